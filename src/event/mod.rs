@@ -172,18 +172,26 @@ impl Event {
     #[inline]
     pub fn set(&self) {
         if let SetOutcome::WakeWaiters(prev) = self.state.transition_to_set() {
-            self.release_waiters(prev);
+            self.release(prev);
         }
     }
 
-    /// The slow half of `set`: release and wake the waiters `prev` shows.
+    /// The slow half of `set` (and of a `clear` that overtakes it): run the
+    /// release transition for `prev`'s generation and, if this call did it,
+    /// wake the waiters whose bits it cleared.
+    ///
+    /// The bits come from the release CAS, not from `prev`: a waiter may have
+    /// registered `PARKED` after the `set`'s RMW (when a `clear` slipped in
+    /// between), and whoever clears its bit must wake it.
     #[cold]
-    fn release_waiters(&self, prev: Snapshot) {
-        self.state.transition_to_released(prev);
-        if prev.has_parked() {
+    fn release(&self, prev: Snapshot) {
+        let Some(cleared) = self.state.transition_to_released(prev) else {
+            return; // the other party released this generation and woke them
+        };
+        if cleared.has_parked() {
             futex::wake_all(self.state.futex_word());
         }
-        if prev.has_async() {
+        if cleared.has_async() {
             // Take the wakers under the lock, wake them after releasing it.
             let wakers = self.waiters.lock().take_all();
             wakers.for_each(|waker| waker.wake());
@@ -210,7 +218,7 @@ impl Event {
     #[inline]
     pub fn clear(&self) {
         if let ClearOutcome::FinishRelease(prev) = self.state.transition_to_clear() {
-            self.state.transition_to_released(prev);
+            self.release(prev);
         }
     }
 
@@ -408,6 +416,18 @@ impl Event {
         if list.is_empty() {
             self.state.clear_async();
         }
+    }
+}
+
+#[cfg(loom)]
+impl Event {
+    /// Whether any waiter has registered (loom models only; outside semver).
+    ///
+    /// Lets a model start a `set` only once a waiter is known to be waiting.
+    /// The read does not synchronise, so it adds no ordering to the model.
+    #[doc(hidden)]
+    pub fn loom_has_waiters(&self) -> bool {
+        self.state.peek().has_waiters()
     }
 }
 

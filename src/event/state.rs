@@ -159,6 +159,14 @@ impl State {
         Snapshot(self.word.load(Acquire))
     }
 
+    /// Reads the word without synchronising: for the loom models' probe,
+    /// which must not add happens-before edges the real code lacks.
+    #[cfg(loom)]
+    pub(super) fn peek(&self) -> Snapshot {
+        // Relaxed: a probe that must not synchronise (see above).
+        Snapshot(self.word.load(Relaxed))
+    }
+
     /// The futex word, for sleeping on and waking.
     #[inline]
     pub(super) fn futex_word(&self) -> &AtomicU32 {
@@ -191,13 +199,16 @@ impl State {
         }
     }
 
-    /// The release transition: bump the generation and drop both waiter bits,
-    /// unless someone already did it for this generation.
+    /// The release transition: bump the generation and drop every waiter
+    /// bit, unless someone already did it for this generation.
     ///
     /// Run by the `set` that found waiters, or by the `clear` that overtook
-    /// it, whichever comes first. Idempotent per generation: the loop stops as
-    /// soon as the generation has moved or no waiter bit remains.
-    pub(super) fn transition_to_released(&self, seen: Snapshot) {
+    /// it, whichever comes first; the loop stops as soon as the generation has
+    /// moved or no waiter bit remains. Returns the value it replaced when this
+    /// call did the release: its waiter bits say whom the caller must wake
+    /// (bits added after the `set`'s RMW, but before this CAS, included).
+    #[must_use = "the caller must wake the waiters whose bits it cleared"]
+    pub(super) fn transition_to_released(&self, seen: Snapshot) -> Option<Snapshot> {
         // Relaxed: only RMWs touch the word, so this one continues the release
         // sequence headed by `set`'s fetch_or; it publishes nothing of its own.
         let mut current = Snapshot(self.word.load(Relaxed));
@@ -207,10 +218,11 @@ impl State {
                 .word
                 .compare_exchange_weak(current.0, next, Relaxed, Relaxed)
             {
-                Ok(_) => return,
+                Ok(_) => return Some(current),
                 Err(actual) => current = Snapshot(actual),
             }
         }
+        None
     }
 
     /// A waiter registers itself: add `bit` (`SPINNING`, `PARKED` or `ASYNC`) to the exact
@@ -278,9 +290,10 @@ mod tests {
         let ClearOutcome::FinishRelease(seen) = state.transition_to_clear() else {
             panic!("clear must finish the in-flight release");
         };
-        state.transition_to_released(seen);
+        let cleared = state.transition_to_released(seen).expect("clear releases");
+        assert!(cleared.has_parked(), "the releaser learns whom to wake");
         // ...and the set's own release then finds nothing left to do.
-        state.transition_to_released(prev);
+        assert!(state.transition_to_released(prev).is_none());
         let now = state.load();
         assert!(!now.is_set() && !now.has_parked());
         assert_eq!(now.generation(), 1, "exactly one release");
@@ -303,7 +316,7 @@ mod tests {
         };
         let start = state.load();
         let parked = state.transition_to_waiting(start, PARKED).unwrap();
-        state.transition_to_released(parked);
+        assert!(state.transition_to_released(parked).is_some());
         let now = state.load();
         assert_eq!(now.generation(), 0);
         assert!(now.released_since(start));
