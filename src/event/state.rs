@@ -312,7 +312,7 @@ mod tests {
     #[test]
     fn generation_wraps() {
         let state = State {
-            word: AtomicU32::new(u32::MAX & !WAITERS & !SET),
+            word: AtomicU32::new(!WAITERS & !SET),
         };
         let start = state.load();
         let parked = state.transition_to_waiting(start, PARKED).unwrap();

@@ -55,8 +55,10 @@ fn spurious_wakeups_are_absorbed() {
     let waiter = {
         let (event, returned) = (Arc::clone(&event), Arc::clone(&returned));
         thread::spawn(move || {
-            event.wait();
+            // Bounded, so a bug fails the test instead of hanging it.
+            let released = event.wait_timeout(LIMIT);
             returned.store(true, SeqCst);
+            released
         })
     };
     await_cond(LIMIT, || event.state.load().has_parked());
@@ -84,8 +86,7 @@ fn spurious_wakeups_are_absorbed() {
         "a spurious wake-up reached the caller"
     );
     event.set();
-    waiter.join().unwrap();
-    assert!(returned.load(SeqCst));
+    assert!(waiter.join().unwrap(), "the set did not release the waiter");
 }
 
 /// Dropping the last registered future empties the list and drops the
