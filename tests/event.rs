@@ -521,3 +521,38 @@ fn future_trait_object() {
     let fut: std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> = Box::pin(event.wait_async());
     block_on(fut);
 }
+
+/// A waker that panics must not stop `set` from waking the other futures.
+#[test]
+fn panicking_waker_does_not_strand_others() {
+    struct Bomb;
+    impl std::task::Wake for Bomb {
+        fn wake(self: Arc<Self>) {
+            panic!("waker panicked");
+        }
+    }
+    let event = Event::new();
+    let bomb = std::task::Waker::from(Arc::new(Bomb));
+    let (counter, waker) = counting_waker();
+    let mut first = Box::pin(event.wait_async());
+    let mut second = Box::pin(event.wait_async());
+    assert!(first
+        .as_mut()
+        .poll(&mut Context::from_waker(&bomb))
+        .is_pending());
+    assert!(second
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| event.set()));
+    assert!(
+        result.is_err(),
+        "the waker's panic reaches the caller of set"
+    );
+    assert_eq!(counter.0.load(SeqCst), 1, "the other waker was still woken");
+    assert!(event.is_set());
+    assert!(second
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_ready());
+}

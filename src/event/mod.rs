@@ -31,6 +31,7 @@ mod wait_async;
 mod waiters;
 
 use std::fmt;
+use std::task::Waker;
 use std::time::Duration;
 
 use self::state::{ClearOutcome, SetOutcome, Snapshot, State, PARKED, SPINNING};
@@ -194,7 +195,7 @@ impl Event {
         if cleared.has_async() {
             // Take the wakers under the lock, wake them after releasing it.
             let wakers = self.waiters.lock().take_all();
-            wakers.for_each(|waker| waker.wake());
+            wake_each(wakers);
         }
     }
 
@@ -428,6 +429,21 @@ impl Event {
     #[doc(hidden)]
     pub fn loom_has_waiters(&self) -> bool {
         self.state.peek().has_waiters()
+    }
+}
+
+/// Wakes every waker, even if one of them panics: the rest are woken while
+/// the panic unwinds (the state is already consistent), then it propagates.
+fn wake_each(wakers: impl Iterator<Item = Waker>) {
+    struct WakeRest<I: Iterator<Item = Waker>>(I);
+    impl<I: Iterator<Item = Waker>> Drop for WakeRest<I> {
+        fn drop(&mut self) {
+            self.0.by_ref().for_each(Waker::wake);
+        }
+    }
+    let mut rest = WakeRest(wakers);
+    while let Some(waker) = rest.0.next() {
+        waker.wake();
     }
 }
 

@@ -29,7 +29,8 @@ const LIMIT: Duration = Duration::from_secs(20);
 /// phase after it registered: while spinning or while asleep.
 #[test]
 fn set_and_clear_release_a_registered_waiter() {
-    for round in 0..300 {
+    let rounds = if cfg!(miri) { 4 } else { 300 };
+    for round in 0..rounds {
         let event = Arc::new(Event::new());
         let waiter = {
             let event = Arc::clone(&event);
@@ -62,7 +63,7 @@ fn spurious_wakeups_are_absorbed() {
         })
     };
     await_cond(LIMIT, || event.state.load().has_parked());
-    for _ in 0..50 {
+    for _ in 0..if cfg!(miri) { 3 } else { 50 } {
         futex::wake_all(event.state.futex_word());
         thread::sleep(Duration::from_micros(200));
     }
