@@ -18,6 +18,12 @@ use loom::sync::Arc;
 use loom::thread;
 use stealpool::Event;
 
+/// Runs `f` on `event` in a new loom thread.
+fn spawn_on(event: &Arc<Event>, f: fn(&Event)) -> thread::JoinHandle<()> {
+    let event = Arc::clone(event);
+    thread::spawn(move || f(&event))
+}
+
 /// Waits (yielding to loom) until a waiter has registered on `event`.
 fn until_waiting(event: &Event) {
     while !event.loom_has_waiters() {
@@ -30,10 +36,7 @@ fn until_waiting(event: &Event) {
 fn set_vs_wait() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let waiter = {
-            let event = Arc::clone(&event);
-            thread::spawn(move || event.wait())
-        };
+        let waiter = spawn_on(&event, Event::wait);
         event.set();
         waiter.join().unwrap();
         assert!(event.is_set());
@@ -45,10 +48,7 @@ fn set_vs_wait() {
 fn set_clear_vs_waiter() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let waiter = {
-            let event = Arc::clone(&event);
-            thread::spawn(move || event.wait())
-        };
+        let waiter = spawn_on(&event, Event::wait);
         until_waiting(&event);
         event.set();
         event.clear();
@@ -63,15 +63,9 @@ fn set_clear_vs_waiter() {
 fn clear_overtakes_set() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let waiter = {
-            let event = Arc::clone(&event);
-            thread::spawn(move || event.wait())
-        };
+        let waiter = spawn_on(&event, Event::wait);
         until_waiting(&event);
-        let clearer = {
-            let event = Arc::clone(&event);
-            thread::spawn(move || event.clear())
-        };
+        let clearer = spawn_on(&event, Event::clear);
         event.set();
         clearer.join().unwrap();
         waiter.join().unwrap();
@@ -114,12 +108,7 @@ fn wait_timeout_vs_set() {
 fn two_waiters_one_setter() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let waiters: Vec<_> = (0..2)
-            .map(|_| {
-                let event = Arc::clone(&event);
-                thread::spawn(move || event.wait())
-            })
-            .collect();
+        let waiters: Vec<_> = (0..2).map(|_| spawn_on(&event, Event::wait)).collect();
         event.set();
         for waiter in waiters {
             waiter.join().unwrap();
@@ -132,14 +121,8 @@ fn two_waiters_one_setter() {
 fn async_and_blocking_waiters_one_set() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let blocking = {
-            let event = Arc::clone(&event);
-            thread::spawn(move || event.wait())
-        };
-        let asynchronous = {
-            let event = Arc::clone(&event);
-            thread::spawn(move || loom::future::block_on(event.wait_async()))
-        };
+        let blocking = spawn_on(&event, Event::wait);
+        let asynchronous = spawn_on(&event, |e| loom::future::block_on(e.wait_async()));
         event.set();
         blocking.join().unwrap();
         asynchronous.join().unwrap();
@@ -151,10 +134,7 @@ fn async_and_blocking_waiters_one_set() {
 fn async_set_clear() {
     loom::model(|| {
         let event = Arc::new(Event::new());
-        let waiter = {
-            let event = Arc::clone(&event);
-            thread::spawn(move || loom::future::block_on(event.wait_async()))
-        };
+        let waiter = spawn_on(&event, |e| loom::future::block_on(e.wait_async()));
         until_waiting(&event);
         event.set();
         event.clear();
