@@ -442,7 +442,7 @@ fn wake_each(wakers: impl Iterator<Item = Waker>) {
         }
     }
     let mut rest = WakeRest(wakers);
-    while let Some(waker) = rest.0.next() {
+    for waker in rest.0.by_ref() {
         waker.wake();
     }
 }
