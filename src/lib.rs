@@ -78,9 +78,17 @@
 #![deny(missing_docs)]
 
 mod event;
+mod executor;
+mod global;
+mod latch;
+mod pool;
 mod sync;
+mod task;
 
 pub use event::{Event, WaitAsync};
+pub use global::{current_thread_index, spawn, submit};
+pub use pool::{BuildError, Map, PoolStats, ThreadPool, ThreadPoolBuilder};
+pub use task::{Task, TaskError};
 
 // The code in the README and the guide is compiled and run as doc tests.
 #[cfg(doctest)]

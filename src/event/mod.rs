@@ -38,18 +38,8 @@ use self::state::{ClearOutcome, SetOutcome, Snapshot, State, PARKED, SPINNING};
 pub use self::wait_async::WaitAsync;
 use self::waiters::{Key, WaiterList};
 use crate::sync::futex::{self, WaitOutcome};
-use crate::sync::{hint, Instant, Mutex, MutexGuard};
-
-/// How long a blocking waiter spins, re-reading the word, before it parks.
-///
-/// On the VMs this crate is tuned on, a futex wake costs tens of µs; a `set`
-/// that lands within this window is answered with no system call on either
-/// side. A waiter that parks has burnt at most this much CPU first.
-const SPIN_BUDGET: Duration = Duration::from_micros(20);
-
-/// The largest number of spin hints between two reads of the word while
-/// spinning (the backoff doubles up to it).
-const SPIN_BATCH_MAX: u32 = 64;
+use crate::sync::spin::{self, SPIN_BUDGET};
+use crate::sync::{Instant, Mutex, MutexGuard};
 
 /// A manual-reset event flag that threads and futures can wait on: Python's
 /// `threading.Event`, built on one atomic word and a futex.
@@ -352,32 +342,12 @@ impl Event {
         }
     }
 
-    /// Spins with backoff for up to [`SPIN_BUDGET`] (or until `deadline`),
-    /// re-reading the word; `true` if released meanwhile.
+    /// Spins for up to [`SPIN_BUDGET`] (or until `deadline`), re-reading the
+    /// word; `true` if released meanwhile.
     fn spin(&self, start: Snapshot, deadline: Option<Instant>) -> bool {
-        if cfg!(loom) {
-            // loom explores the parking path; spinning would only add branches.
-            return false;
-        }
-        let began = Instant::now();
-        let stop = match deadline {
-            Some(deadline) => deadline.min(began.checked_add(SPIN_BUDGET).unwrap_or(deadline)),
-            None => began.checked_add(SPIN_BUDGET).unwrap_or(began),
-        };
-        let mut batch = 1;
-        loop {
-            for _ in 0..batch {
-                hint::spin_loop();
-            }
-            if self.state.load().released_since(start) {
-                return true;
-            }
-            if batch < SPIN_BATCH_MAX {
-                batch *= 2;
-            } else if Instant::now() >= stop {
-                return false;
-            }
-        }
+        spin::spin_until(SPIN_BUDGET, deadline, || {
+            self.state.load().released_since(start)
+        })
     }
 
     /// Returns a future that completes when the flag is set.

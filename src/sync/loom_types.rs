@@ -6,6 +6,39 @@ use std::time::Duration;
 pub(crate) use loom::cell::UnsafeCell;
 pub(crate) use loom::sync::Arc;
 
+/// `std::sync::Arc`, for building trait-object `Arc`s (loom's `Arc` cannot
+/// unsize); convert with [`arc_from_std`].
+pub(crate) type StdArc<T> = std::sync::Arc<T>;
+
+/// Wraps a `StdArc` in loom's `Arc`, which then tracks it.
+pub(crate) fn arc_from_std<T: ?Sized>(arc: StdArc<T>) -> Arc<T> {
+    Arc::from_std(arc)
+}
+
+/// Not modelled: the global pool is outside every loom model.
+pub(crate) use std::sync::OnceLock;
+
+/// loom's model of an atomic waker cell, with `atomic-waker`'s API.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicWaker(loom::future::AtomicWaker);
+
+impl AtomicWaker {
+    /// An empty cell.
+    pub(crate) fn new() -> Self {
+        AtomicWaker(loom::future::AtomicWaker::new())
+    }
+
+    /// Stores `waker` (replacing the previous one) to be woken by `wake`.
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        self.0.register_by_ref(waker);
+    }
+
+    /// Wakes the stored waker, if any.
+    pub(crate) fn wake(&self) {
+        self.0.wake();
+    }
+}
+
 /// Atomics and fences, as `loom::sync::atomic`.
 pub(crate) mod atomic {
     pub(crate) use loom::sync::atomic::{

@@ -13,6 +13,7 @@
 //!   access to shared interior data is visible to the model checker.
 //! - [`Mutex`] does not poison: a panic while the lock is held (which the crate
 //!   never allows on its own paths) does not turn later locks into errors.
+//! - `AtomicWaker` is the `atomic-waker` crate's, or loom's model of it.
 //! - [`Instant`] is `std::time::Instant`, or under loom a clock that never moves:
 //!   loom cannot model time, so a timed wait there "expires" exactly when the
 //!   futex model says so (see [`futex`]).
@@ -26,6 +27,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub(crate) mod futex;
+pub(crate) mod spin;
 
 #[cfg(not(loom))]
 mod std_types;

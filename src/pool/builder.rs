@@ -1,0 +1,428 @@
+//! [`ThreadPoolBuilder`] and [`BuildError`]: configuring and starting a pool.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::job::Job;
+use super::queue::Worker;
+use super::registry::{Hook, Registry};
+use super::worker::WorkerThread;
+use super::ThreadPool;
+use crate::event::Event;
+use crate::executor::{PanicHandler, Payload};
+use crate::sync::{thread, Arc, Condvar, Mutex};
+
+/// Configures and builds a [`ThreadPool`].
+///
+/// Every option has a default: `available_parallelism()` threads named
+/// `stealpool-worker-{index}`, the platform's default stack size (2 MiB on
+/// Linux), no hooks, and panics of `spawn`ed jobs ignored after the standard
+/// panic hook has printed them.
+///
+/// # Examples
+///
+/// ```
+/// use stealpool::ThreadPool;
+///
+/// let pool = ThreadPool::builder()
+///     .num_threads(4)
+///     .thread_name(|i| format!("io-{i}"))
+///     .stack_size(4 << 20)
+///     .on_thread_start(|i| println!("worker {i} up"))
+///     .on_thread_stop(|i| println!("worker {i} down"))
+///     .panic_handler(|payload| eprintln!("a spawned job panicked"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.num_threads(), 4);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Default)]
+pub struct ThreadPoolBuilder {
+    num_threads: Option<usize>,
+    thread_name: Option<Box<dyn Fn(usize) -> String + Send + Sync + 'static>>,
+    stack_size: Option<usize>,
+    start_hook: Option<Hook>,
+    stop_hook: Option<Hook>,
+    panic_handler: Option<PanicHandler>,
+}
+
+/// Why [`ThreadPoolBuilder::build`] failed: a bad option, an OS refusal to
+/// start a thread, or a panicking `on_thread_start` hook. No thread of the
+/// failed pool is left running.
+///
+/// # Examples
+///
+/// ```
+/// let err = stealpool::ThreadPool::new(0).unwrap_err();
+/// assert!(err.to_string().contains("at least one thread"));
+/// ```
+pub struct BuildError {
+    kind: BuildErrorKind,
+}
+
+enum BuildErrorKind {
+    ZeroThreads,
+    Spawn {
+        index: usize,
+        source: io::Error,
+    },
+    StartHookPanicked {
+        index: usize,
+        message: Option<String>,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BuildErrorKind::ZeroThreads => {
+                f.write_str("a thread pool needs at least one thread (num_threads was 0)")
+            }
+            BuildErrorKind::Spawn { index, source } => {
+                write!(f, "the OS refused to start worker thread {index}: {source}")
+            }
+            BuildErrorKind::StartHookPanicked {
+                index,
+                message: Some(message),
+            } => write!(f, "on_thread_start panicked on worker {index}: {message}"),
+            BuildErrorKind::StartHookPanicked {
+                index,
+                message: None,
+            } => {
+                write!(f, "on_thread_start panicked on worker {index}")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BuildError({self})")
+    }
+}
+
+impl Error for BuildError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.kind {
+            BuildErrorKind::Spawn { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("num_threads", &self.num_threads)
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the builder and the starting workers meet: each worker reports its
+/// start hook's outcome, then waits for the verdict.
+struct StartGate {
+    /// (workers that reported, first failure).
+    reports: Mutex<(usize, Option<BuildError>)>,
+    /// Signalled on each report.
+    reported: Condvar,
+    /// Set by the builder once all have reported: go (or abort).
+    verdict: Event,
+    /// The verdict: the pool failed to build; workers must stop.
+    abort: crate::sync::atomic::AtomicBool,
+}
+
+impl ThreadPoolBuilder {
+    /// A builder with every option at its default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPoolBuilder::new().build().unwrap();
+    /// assert!(pool.num_threads() >= 1);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of worker threads; default `available_parallelism()`.
+    /// Zero makes `build` fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::builder().num_threads(3).build().unwrap();
+    /// assert_eq!(pool.num_threads(), 3);
+    /// ```
+    pub fn num_threads(mut self, n: usize) -> Self {
+        self.num_threads = Some(n);
+        self
+    }
+
+    /// Names worker `index` by `f(index)`; default `stealpool-worker-{index}`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::builder()
+    ///     .num_threads(1)
+    ///     .thread_name(|i| format!("render-{i}"))
+    ///     .build()
+    ///     .unwrap();
+    /// let name = pool.install(|| std::thread::current().name().map(String::from));
+    /// assert_eq!(name.as_deref(), Some("render-0"));
+    /// ```
+    pub fn thread_name<F>(mut self, f: F) -> Self
+    where
+        F: Fn(usize) -> String + Send + Sync + 'static,
+    {
+        self.thread_name = Some(Box::new(f));
+        self
+    }
+
+    /// The stack size of each worker, in bytes; default: the platform's
+    /// (2 MiB on Linux). Raise it for deep recursion inside tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::builder().stack_size(8 << 20).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs `f(index)` on each worker before it takes any task (Python's
+    /// `initializer`). `build` returns after every worker ran it; if it
+    /// panics anywhere, `build` fails and stops the workers that started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let started = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&started);
+    /// let pool = stealpool::ThreadPool::builder()
+    ///     .num_threads(2)
+    ///     .on_thread_start(move |_| { counter.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(started.load(Ordering::SeqCst), 2);
+    /// ```
+    pub fn on_thread_start<F>(mut self, f: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.start_hook = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f(index)` on each worker as it exits (after its last task). A
+    /// panic in it is reported to the panic handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let stopped = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&stopped);
+    /// let pool = stealpool::ThreadPool::builder()
+    ///     .num_threads(2)
+    ///     .on_thread_stop(move |_| { counter.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// pool.shutdown();
+    /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
+    /// ```
+    pub fn on_thread_stop<F>(mut self, f: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.stop_hook = Some(Arc::new(f));
+        self
+    }
+
+    /// Receives the panic of every `spawn`ed job (and of `on_done` callbacks
+    /// and stop hooks). Default: ignore it (the standard panic hook has
+    /// already printed the message). A panic inside the handler is caught
+    /// and dropped. `submit`ted tasks keep their panics in their `Task`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let pool = stealpool::ThreadPool::builder()
+    ///     .num_threads(1)
+    ///     .panic_handler(move |payload| {
+    ///         let message = payload.downcast_ref::<&str>().copied().unwrap_or("?");
+    ///         tx.lock().unwrap().send(message.to_string()).unwrap();
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// pool.spawn(|| panic!("lost job"));
+    /// assert_eq!(rx.recv().unwrap(), "lost job");
+    /// ```
+    pub fn panic_handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(Box<dyn std::any::Any + Send>) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(Arc::new(f));
+        self
+    }
+
+    /// Starts the workers and returns once each has run its start hook.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] if `num_threads` is 0, if the OS refuses to start a
+    /// thread, or if a start hook panics; every worker already started is
+    /// then stopped (running its stop hook) and joined.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::builder().num_threads(2).build()?;
+    /// assert_eq!(pool.install(|| 1 + 1), 2);
+    /// # Ok::<(), stealpool::BuildError>(())
+    /// ```
+    pub fn build(self) -> Result<ThreadPool, BuildError> {
+        let n = match self.num_threads {
+            Some(0) => {
+                return Err(BuildError {
+                    kind: BuildErrorKind::ZeroThreads,
+                })
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let names: Vec<String> = (0..n)
+            .map(|i| match &self.thread_name {
+                Some(f) => f(i),
+                None => format!("stealpool-worker-{i}"),
+            })
+            .collect();
+        let deques: Vec<Worker<Job>> = (0..n).map(|_| Worker::new_lifo()).collect();
+        let registry = Arc::new(Registry::new(
+            deques.iter().map(Worker::stealer).collect(),
+            names.clone(),
+            self.panic_handler.clone(),
+            self.stop_hook.clone(),
+        ));
+        let gate = Arc::new(StartGate {
+            reports: Mutex::new((0, None)),
+            reported: Condvar::new(),
+            verdict: Event::new(),
+            abort: crate::sync::atomic::AtomicBool::new(false),
+        });
+
+        let mut handles = Vec::with_capacity(n);
+        let mut spawn_error = None;
+        for (index, deque) in deques.into_iter().enumerate() {
+            let mut builder = thread::Builder::new().name(names[index].clone());
+            if let Some(size) = self.stack_size {
+                builder = builder.stack_size(size);
+            }
+            let (registry, gate, start_hook) = (
+                Arc::clone(&registry),
+                Arc::clone(&gate),
+                self.start_hook.clone(),
+            );
+            match builder.spawn(move || worker_main(registry, index, deque, gate, start_hook)) {
+                Ok(handle) => handles.push(Some(handle)),
+                Err(source) => {
+                    spawn_error = Some(BuildError {
+                        kind: BuildErrorKind::Spawn { index, source },
+                    });
+                    break;
+                }
+            }
+        }
+        let started = handles.len();
+
+        // Wait for every started worker's report.
+        let failure = {
+            let mut reports = gate.reports.lock();
+            while reports.0 < started {
+                reports = gate.reported.wait(reports);
+            }
+            spawn_error.or_else(|| reports.1.take())
+        };
+        *registry.threads.lock() = handles;
+        if let Some(error) = failure {
+            // Workers that never started do not count as alive.
+            for _ in started..n {
+                registry.worker_left();
+            }
+            // Relaxed: the Event's set/wait orders it for the workers.
+            gate.abort
+                .store(true, crate::sync::atomic::Ordering::Relaxed);
+            gate.verdict.set();
+            registry.begin_shutdown(true);
+            registry.wait_workers_left();
+            registry.join_threads(None);
+            return Err(error);
+        }
+        gate.verdict.set();
+        Ok(ThreadPool { registry })
+    }
+}
+
+/// The body of a worker thread.
+fn worker_main(
+    registry: Arc<Registry>,
+    index: usize,
+    deque: Worker<Job>,
+    gate: Arc<StartGate>,
+    start_hook: Option<Hook>,
+) {
+    let worker = WorkerThread::new(Arc::clone(&registry), index, deque);
+    let started = match &start_hook {
+        Some(hook) => catch_unwind(AssertUnwindSafe(|| hook(index))),
+        None => Ok(()),
+    };
+    let ok = started.is_ok();
+    {
+        let mut reports = gate.reports.lock();
+        reports.0 += 1;
+        if let Err(payload) = started {
+            reports.1.get_or_insert(BuildError {
+                kind: BuildErrorKind::StartHookPanicked {
+                    index,
+                    message: crate::task::panic_message(&*payload),
+                },
+            });
+        }
+        gate.reported.notify_all();
+    }
+    gate.verdict.wait();
+    // Relaxed: the Event's set/wait ordered the builder's store before us.
+    let abort = gate.abort.load(crate::sync::atomic::Ordering::Relaxed);
+    drop(gate);
+    if !abort {
+        worker.run();
+    }
+    if ok {
+        if let Some(hook) = &registry.stop_hook {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hook(index))) {
+                report(&registry, payload);
+            }
+        }
+    }
+    if !worker.has_left() {
+        registry.worker_left();
+    }
+}
+
+fn report(registry: &Registry, payload: Payload) {
+    crate::executor::report_panic(Some(registry.id), payload);
+}

@@ -1,0 +1,181 @@
+//! What the queues hold: a task to run or cancel, a fire-and-forget closure,
+//! or a job on a blocked caller's stack.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::executor::Payload;
+use crate::latch::Latch;
+use crate::sync::UnsafeCell;
+use crate::task::Runnable;
+
+/// One unit of queued work.
+pub(crate) enum Job {
+    /// A `submit`ted task (its handle may be waiting on it).
+    Task(Runnable),
+    /// A `spawn`ed closure; a panic goes to the pool's panic handler.
+    Spawn(Box<dyn FnOnce() + Send + 'static>),
+    /// A job on the stack of a caller blocked in `install` until it runs.
+    Stack(StackJobRef),
+}
+
+/// What running a job produced that the worker must report.
+pub(crate) enum Ran {
+    /// Nothing to report.
+    Quiet,
+    /// A `spawn`ed closure panicked: hand the payload to the panic handler.
+    SpawnPanicked(Payload),
+}
+
+impl Job {
+    /// Runs the job on this thread. Never unwinds: every user panic is
+    /// caught (tasks store theirs; spawn panics are returned).
+    pub(crate) fn run(self) -> Ran {
+        match self {
+            Job::Task(task) => {
+                task.run();
+                Ran::Quiet
+            }
+            Job::Spawn(f) => match catch_unwind(AssertUnwindSafe(f)) {
+                Ok(()) => Ran::Quiet,
+                Err(payload) => Ran::SpawnPanicked(payload),
+            },
+            Job::Stack(job) => {
+                // SAFETY: a `StackJobRef` in a queue points to a live job whose
+                // owner blocks until it has run (see `StackJob::as_job`).
+                unsafe { job.execute() };
+                Ran::Quiet
+            }
+        }
+    }
+
+    /// Disposes of the job during `shutdown_now`: a task is cancelled, a
+    /// spawned closure is dropped unrun, and a stack job still runs (its
+    /// caller is blocked on it).
+    pub(crate) fn abandon(self) -> Ran {
+        match self {
+            Job::Task(task) => {
+                task.cancel();
+                Ran::Quiet
+            }
+            Job::Spawn(f) => match catch_unwind(AssertUnwindSafe(move || drop(f))) {
+                Ok(()) => Ran::Quiet,
+                Err(payload) => Ran::SpawnPanicked(payload),
+            },
+            stack @ Job::Stack(_) => stack.run(),
+        }
+    }
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Job::Task(_) => "Job::Task",
+            Job::Spawn(_) => "Job::Spawn",
+            Job::Stack(_) => "Job::Stack",
+        })
+    }
+}
+
+/// A type-erased pointer to a [`StackJob`].
+pub(crate) struct StackJobRef {
+    /// The job, lifetime erased.
+    job: *const (),
+    /// `StackJob::<F, R>::execute`.
+    execute: unsafe fn(*const ()),
+}
+
+// SAFETY: a `StackJobRef` is only created for a job whose closure and result
+// are `Send`, and it is executed exactly once, by one thread.
+unsafe impl Send for StackJobRef {}
+
+impl StackJobRef {
+    /// Runs the job and sets its latch.
+    ///
+    /// # Safety
+    ///
+    /// The job must be live and not executed before.
+    unsafe fn execute(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.execute)(self.job) }
+    }
+}
+
+/// A closure and its result slot, on the stack of a caller who blocks on
+/// the latch until a worker has run it.
+pub(crate) struct StackJob<F, R> {
+    /// Taken once, by the executor.
+    func: UnsafeCell<Option<F>>,
+    /// Written once by the executor before the latch is set; read by the
+    /// owner after the latch is set.
+    result: UnsafeCell<Option<std::thread::Result<R>>>,
+    /// Set by the executor as its very last access to the job.
+    latch: Latch,
+}
+
+impl<F, R> StackJob<F, R>
+where
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    /// Wraps `f`.
+    pub(crate) fn new(f: F) -> Self {
+        StackJob {
+            func: UnsafeCell::new(Some(f)),
+            result: UnsafeCell::new(None),
+            latch: Latch::new(),
+        }
+    }
+
+    /// A queueable reference to this job.
+    ///
+    /// # Safety
+    ///
+    /// The caller must keep the job alive and unmoved until
+    /// [`wait_and_take`](Self::wait_and_take) returns, and queue the reference
+    /// exactly once.
+    pub(crate) unsafe fn as_job(&self) -> Job {
+        Job::Stack(StackJobRef {
+            job: self as *const Self as *const (),
+            execute: Self::execute,
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `this` points to a live `StackJob<F, R>` that has not been executed.
+    unsafe fn execute(this: *const ()) {
+        // SAFETY: the caller guarantees `this` is a live StackJob<F, R>; the
+        // owner blocks on the latch, so it stays live until we set it.
+        let job = unsafe { &*(this as *const Self) };
+        // SAFETY: executed once: we are the only party touching `func`.
+        let f = job.func.with_mut(|f| unsafe { (*f).take() });
+        let result = catch_unwind(AssertUnwindSafe(f.expect("a stack job runs once")));
+        // SAFETY: the owner reads `result` only after the latch is set below.
+        job.result.with_mut(|slot| unsafe { *slot = Some(result) });
+        // SAFETY: the latch is live now; after this call the owner may free
+        // the job, and we do not touch it again.
+        unsafe { Latch::set(&job.latch) };
+    }
+
+    /// Blocks until the job has run, then returns its result, resuming its
+    /// panic if it panicked.
+    pub(crate) fn wait_and_take(&self) -> R {
+        self.latch.wait();
+        // SAFETY: the latch is set (Acquire in `wait`): the executor wrote the
+        // result and no longer touches the job.
+        let result = self.result.with_mut(|slot| unsafe { (*slot).take() });
+        match result.expect("a job whose latch is set has a result") {
+            Ok(value) => value,
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+}
+
+impl<F, R> fmt::Debug for StackJob<F, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackJob")
+            .field("latch", &self.latch)
+            .finish()
+    }
+}

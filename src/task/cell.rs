@@ -1,0 +1,303 @@
+//! The task allocation: the closure, then the outcome, the state word, the
+//! callback list and the waker, in one heap block shared by the handle and
+//! the scheduler.
+//!
+//! # Access rules
+//!
+//! 1. `func` is written at creation and taken exactly once, by whoever wins
+//!    the state CAS out of PENDING: the claimer (`try_run`, to call it) or the
+//!    canceller (`try_cancel`, to drop it).
+//! 2. `outcome` is written exactly once, by that same winner, before any
+//!    transition that could let another party read it (closing the callback
+//!    list, COMPLETE, FINISHED: all Release).
+//! 3. While the task is not FINISHED, `outcome` is read (shared) only by the
+//!    callback runner of the moment (one at a time, see `callbacks.rs`).
+//! 4. Once FINISHED, the handle's owner may take `outcome` (`join`, `poll`);
+//!    `&mut`/ownership of the handle excludes concurrent `on_done` readers.
+//!
+//! # Safety
+//!
+//! Each `UnsafeCell` access below cites the rule that makes it exclusive or
+//! shared-only.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::callbacks::{self, Callbacks, Pushed};
+use super::state::{Snapshot, State, Wake};
+use super::TaskError;
+use crate::executor::{self, ExecutorId};
+use crate::sync::futex::{self, WaitOutcome};
+use crate::sync::spin::{spin_until, SPIN_BUDGET};
+use crate::sync::{arc_from_std, Arc, AtomicWaker, Instant, StdArc, UnsafeCell};
+
+/// The part of a task that does not depend on its closure type.
+pub(crate) struct Core<T> {
+    /// Lifecycle and flags; the futex word of blocking waiters.
+    pub(crate) state: State,
+    /// The pool that runs the task; a worker of it may run the task inline
+    /// while waiting for it. `None` for tasks no pool runs (rejected ones).
+    pub(crate) home: Option<ExecutorId>,
+    /// The result; see the access rules.
+    outcome: UnsafeCell<Option<Result<T, TaskError>>>,
+    /// `on_done` callbacks.
+    callbacks: Callbacks<T>,
+    /// The waker of the handle's `.await`.
+    waker: AtomicWaker,
+}
+
+/// The whole allocation: the core, then the closure.
+struct TaskCell<F, T> {
+    core: Core<T>,
+    /// The closure, until claimed or cancelled (access rule 1).
+    func: UnsafeCell<Option<F>>,
+}
+
+/// What the handle needs: the typed core, and a way to run or cancel the
+/// task without knowing its closure type.
+pub(crate) trait TaskOps<T>: RunTask {
+    /// The shared core.
+    fn core(&self) -> &Core<T>;
+}
+
+/// What the scheduler needs: run or cancel, type-erased.
+pub(crate) trait RunTask: Send + Sync {
+    /// Claims the task and runs it to completion on this thread; `false` if
+    /// it was not pending.
+    fn try_run(&self) -> bool;
+    /// Cancels the task if it is pending; `false` otherwise.
+    fn try_cancel(&self) -> bool;
+    /// Whether the task has not been claimed or cancelled yet (a hint).
+    fn is_pending(&self) -> bool;
+}
+
+/// Creates a task for `f`: the typed core for the handle and the type-erased
+/// runner for the scheduler, sharing one allocation.
+pub(crate) fn new_task<F, T>(
+    home: Option<ExecutorId>,
+    f: F,
+) -> (Arc<dyn TaskOps<T>>, Arc<dyn RunTask>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let cell = StdArc::new(TaskCell {
+        core: Core {
+            state: State::new_pending(),
+            home,
+            outcome: UnsafeCell::new(None),
+            callbacks: Callbacks::new(),
+            waker: AtomicWaker::new(),
+        },
+        func: UnsafeCell::new(Some(f)),
+    });
+    let runner: StdArc<dyn RunTask> = cell.clone();
+    let handle: StdArc<dyn TaskOps<T>> = cell;
+    (arc_from_std(handle), arc_from_std(runner))
+}
+
+/// A core that is born finished with `outcome` (a rejected submission).
+pub(crate) fn finished_core<T: Send + 'static>(
+    outcome: Result<T, TaskError>,
+) -> Arc<dyn TaskOps<T>> {
+    /// A task with no closure: it can be neither run nor cancelled.
+    struct Finished<T>(Core<T>);
+    impl<T: Send> RunTask for Finished<T> {
+        fn try_run(&self) -> bool {
+            false
+        }
+        fn try_cancel(&self) -> bool {
+            false
+        }
+        fn is_pending(&self) -> bool {
+            false
+        }
+    }
+    impl<T: Send> TaskOps<T> for Finished<T> {
+        fn core(&self) -> &Core<T> {
+            &self.0
+        }
+    }
+    let cell: StdArc<dyn TaskOps<T>> = StdArc::new(Finished(Core {
+        state: State::new_finished(),
+        home: None,
+        outcome: UnsafeCell::new(Some(outcome)),
+        callbacks: Callbacks::new_closed(),
+        waker: AtomicWaker::new(),
+    }));
+    arc_from_std(cell)
+}
+
+// SAFETY: the closure and outcome are moved between threads (F: Send,
+// T: Send) and accessed by one party at a time per the access rules; the
+// other fields are thread-safe.
+unsafe impl<F: Send, T: Send> Send for TaskCell<F, T> {}
+// SAFETY: `&TaskCell` gives access to `func` and `outcome` only through the
+// access rules, which make writes exclusive and order them before reads.
+// Shared reads of the outcome (callbacks) happen one runner at a time.
+unsafe impl<F: Send, T: Send> Sync for TaskCell<F, T> {}
+// SAFETY: as for `TaskCell`: the `Core` fields follow the same rules.
+unsafe impl<T: Send> Send for Core<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Core<T> {}
+
+impl<F, T> RunTask for TaskCell<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    fn try_run(&self) -> bool {
+        if !self.core.state.transition_to_running() {
+            return false;
+        }
+        // SAFETY: access rule 1: the CAS out of PENDING made us the only
+        // party that touches `func`.
+        let f = self.func.with_mut(|func| unsafe { (*func).take() });
+        let f = f.expect("a claimed task still has its closure");
+        let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(TaskError::panic);
+        self.core.complete(outcome);
+        true
+    }
+
+    fn try_cancel(&self) -> bool {
+        let Ok(wake) = self.core.state.transition_to_cancelled() else {
+            return false;
+        };
+        self.core.wake(wake);
+        // SAFETY: access rule 1: the CAS out of PENDING made us the only
+        // party that touches `func`.
+        let f = self.func.with_mut(|func| unsafe { (*func).take() });
+        // The closure's captures are user values: their drop may panic.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(f))) {
+            executor::report_panic(self.core.home, payload);
+        }
+        self.core.complete(Err(TaskError::cancelled()));
+        true
+    }
+
+    fn is_pending(&self) -> bool {
+        self.core.state.load_relaxed().is_pending()
+    }
+}
+
+impl<F, T> TaskOps<T> for TaskCell<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    fn core(&self) -> &Core<T> {
+        &self.core
+    }
+}
+
+impl<T> Core<T> {
+    /// Stores the outcome and runs the completion protocol: terminal state,
+    /// callbacks, FINISHED, wake-ups. Only the claimer or canceller calls it,
+    /// once.
+    fn complete(&self, outcome: Result<T, TaskError>) {
+        // SAFETY: access rule 2: only the winner of the PENDING CAS gets here,
+        // once, and nothing reads the outcome before the Release steps below.
+        self.outcome
+            .with_mut(|slot| unsafe { *slot = Some(outcome) });
+        if self.callbacks.try_close_empty() {
+            // The common case: no callbacks. One RMW makes the task
+            // terminal and finished.
+            let wake = self.state.transition_to_complete(true);
+            self.wake(wake);
+            return;
+        }
+        let wake = self.state.transition_to_complete(false);
+        self.wake(wake);
+        self.outcome.with(|slot| {
+            // SAFETY: access rule 3: we are the runner; the outcome is stored
+            // and nobody may take it before FINISHED.
+            let outcome = unsafe { (*slot).as_ref() }.expect("outcome stored above");
+            self.callbacks.drain(outcome, self.home);
+        });
+        let wake = self.state.transition_to_finished();
+        self.wake(wake);
+    }
+
+    /// Wakes whom a transition says to wake.
+    fn wake(&self, wake: Wake) {
+        if wake.futex {
+            futex::wake_all(self.state.futex_word());
+        }
+        if wake.waker {
+            self.waker.wake();
+        }
+    }
+
+    /// Blocks until `ready(state)` holds or `deadline` passes; returns
+    /// whether it holds.
+    pub(crate) fn wait_until(
+        &self,
+        ready: impl Fn(Snapshot) -> bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        if ready(self.state.load())
+            || spin_until(SPIN_BUDGET, deadline, || ready(self.state.load()))
+        {
+            return true;
+        }
+        let mut seen = self.state.load();
+        loop {
+            if ready(seen) {
+                return true;
+            }
+            if !seen.is_parked() {
+                match self.state.transition_to_parked(seen) {
+                    Ok(parked) => seen = parked,
+                    Err(actual) => {
+                        seen = actual;
+                        continue;
+                    }
+                }
+            }
+            // Sleep on the exact value carrying PARKED: any transition since
+            // (which clears PARKED) makes this return at once.
+            match futex::wait(self.state.futex_word(), seen.bits(), deadline) {
+                WaitOutcome::TimedOut => return ready(self.state.load()),
+                WaitOutcome::Woken => seen = self.state.load(),
+            }
+        }
+    }
+
+    /// Adds an `on_done` callback; runs it on this thread if the task is done
+    /// and no other callback runs right now.
+    pub(crate) fn on_done(&self, callback: callbacks::Callback<T>) {
+        if let Pushed::RunNow(callback) = self.callbacks.push(callback) {
+            // The list is closed only after the outcome is stored, but the
+            // completer's terminal transition may still be a few instructions
+            // away: wait for it, so the callback sees the task as done.
+            while !self.state.load().is_terminal() {
+                crate::sync::thread::yield_now();
+            }
+            self.outcome.with(|slot| {
+                // SAFETY: access rule 3: we became the runner; the outcome was
+                // stored before the list was closed (Release/Acquire on `head`).
+                let outcome = unsafe { (*slot).as_ref() }
+                    .expect("on_done after the outcome was taken (checked by the handle)");
+                callbacks::run_one(callback, outcome, self.home);
+                self.callbacks.drain(outcome, self.home);
+            });
+        }
+    }
+
+    /// Registers the handle's waker (for `poll`).
+    pub(crate) fn register_waker(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Takes the outcome.
+    ///
+    /// # Safety
+    ///
+    /// The task must be FINISHED (observed with Acquire), and the caller must
+    /// own the handle exclusively (access rule 4).
+    pub(crate) unsafe fn take_outcome(&self) -> Result<T, TaskError> {
+        // SAFETY: the caller guarantees rule 4: no runner and no other taker.
+        self.outcome
+            .with_mut(|slot| unsafe { (*slot).take() })
+            .expect("the outcome is taken only once")
+    }
+}

@@ -1,0 +1,264 @@
+//! [`TaskError`]: why a task produced no value.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+
+use crate::executor::Payload;
+
+/// Why a [`Task`](crate::Task) produced no value: its closure panicked, it
+/// was cancelled before it started, or the pool had shut down and rejected it.
+///
+/// Opaque; ask with [`is_panic`](TaskError::is_panic),
+/// [`is_cancelled`](TaskError::is_cancelled) and
+/// [`is_rejected`](TaskError::is_rejected). A panic's payload can be taken
+/// back with [`into_panic`](TaskError::into_panic), e.g. to resume it with
+/// [`std::panic::resume_unwind`]. `Display` says what happened, with the panic
+/// message when it is a string.
+///
+/// # Examples
+///
+/// ```
+/// use stealpool::ThreadPool;
+///
+/// let pool = ThreadPool::new(1).unwrap();
+/// let err = pool.submit(|| -> u32 { panic!("disk full") }).join().unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(err.to_string(), "task panicked: disk full");
+/// let payload = err.into_panic();
+/// assert_eq!(payload.downcast_ref::<&str>(), Some(&"disk full"));
+/// ```
+pub struct TaskError {
+    kind: Kind,
+}
+
+enum Kind {
+    /// The closure panicked.
+    Panic {
+        /// The payload, for `into_panic`.
+        payload: SyncPayload,
+        /// The payload's message, if it was a `&str` or `String`.
+        message: Option<String>,
+    },
+    /// Cancelled before it started.
+    Cancelled,
+    /// Submitted after the pool shut down.
+    Rejected,
+}
+
+/// A panic payload that is `Sync` because nothing can reach it by shared
+/// reference: it is only ever moved out, by value.
+struct SyncPayload(Payload);
+
+// SAFETY: `SyncPayload` exposes no `&self` access to the payload (it is only
+// moved in and out by value), so sharing a `&SyncPayload` between threads
+// cannot touch the non-`Sync` contents. (tokio's `SyncWrapper` argument.)
+unsafe impl Sync for SyncPayload {}
+
+impl TaskError {
+    /// A panic, with its payload.
+    pub(crate) fn panic(payload: Payload) -> TaskError {
+        let message = panic_message(&*payload);
+        TaskError {
+            kind: Kind::Panic {
+                payload: SyncPayload(payload),
+                message,
+            },
+        }
+    }
+
+    /// Cancelled before it started.
+    pub(crate) fn cancelled() -> TaskError {
+        TaskError {
+            kind: Kind::Cancelled,
+        }
+    }
+
+    /// Rejected: the pool was shut down.
+    pub(crate) fn rejected() -> TaskError {
+        TaskError {
+            kind: Kind::Rejected,
+        }
+    }
+
+    /// Whether the task's closure panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// let err = pool.submit(|| panic!("oops")).join().unwrap_err();
+    /// assert!(err.is_panic());
+    /// ```
+    pub fn is_panic(&self) -> bool {
+        matches!(self.kind, Kind::Panic { .. })
+    }
+
+    /// Whether the task was cancelled before it started (by
+    /// [`Task::cancel`](crate::Task::cancel), by `shutdown_now`, or by
+    /// dropping a [`Map`](crate::Map)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// let blocker = pool.submit(|| std::thread::sleep(Duration::from_millis(50)));
+    /// let queued = pool.submit(|| 1);
+    /// assert!(queued.cancel());
+    /// assert!(queued.join().unwrap_err().is_cancelled());
+    /// blocker.join().unwrap();
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.kind, Kind::Cancelled)
+    }
+
+    /// Whether the task was submitted after its pool shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// pool.shutdown();
+    /// assert!(pool.submit(|| 1).join().unwrap_err().is_rejected());
+    /// ```
+    pub fn is_rejected(&self) -> bool {
+        matches!(self.kind, Kind::Rejected)
+    }
+
+    /// Returns the panic payload, e.g. for [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// If the error is not a panic ([`is_panic`](TaskError::is_panic) is false).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// let err = pool.submit(|| std::panic::panic_any(42_u8)).join().unwrap_err();
+    /// assert_eq!(err.into_panic().downcast_ref::<u8>(), Some(&42));
+    /// ```
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        match self.try_into_panic() {
+            Ok(payload) => payload,
+            Err(err) => {
+                panic!("TaskError::into_panic called on an error that is not a panic: {err}")
+            }
+        }
+    }
+
+    /// Returns the panic payload, or the error itself if it is not a panic.
+    ///
+    /// # Errors
+    ///
+    /// `Err(self)` if the task did not panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// pool.shutdown();
+    /// let err = pool.submit(|| 1).join().unwrap_err();
+    /// assert!(err.try_into_panic().unwrap_err().is_rejected());
+    /// ```
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, TaskError> {
+        match self.kind {
+            Kind::Panic { payload, .. } => Ok(payload.0),
+            kind => Err(TaskError { kind }),
+        }
+    }
+
+    /// The panic message, if the task panicked with a `&str` or `String`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// let err = pool.submit(|| panic!("code {}", 7)).join().unwrap_err();
+    /// assert_eq!(err.panic_message(), Some("code 7"));
+    /// ```
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Panic { message, .. } => message.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The message of a panic payload that is a `&'static str` or a `String`.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        Some((*s).to_owned())
+    } else {
+        payload.downcast_ref::<String>().cloned()
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Panic {
+                message: Some(message),
+                ..
+            } => write!(f, "task panicked: {message}"),
+            Kind::Panic { message: None, .. } => f.write_str("task panicked"),
+            Kind::Cancelled => f.write_str("task was cancelled before it started"),
+            Kind::Rejected => f.write_str("task was rejected: the pool is shut down"),
+        }
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Panic { message, .. } => f
+                .debug_struct("TaskError::Panic")
+                .field("message", message)
+                .finish_non_exhaustive(),
+            Kind::Cancelled => f.write_str("TaskError::Cancelled"),
+            Kind::Rejected => f.write_str("TaskError::Rejected"),
+        }
+    }
+}
+
+impl Error for TaskError {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn assert_traits<T: Send + Sync + Error + 'static>() {}
+
+    #[test]
+    fn traits() {
+        assert_traits::<TaskError>();
+    }
+
+    #[test]
+    fn kinds_and_messages() {
+        let err = TaskError::panic(Box::new(String::from("boom")));
+        assert!(err.is_panic() && !err.is_cancelled() && !err.is_rejected());
+        assert_eq!(err.to_string(), "task panicked: boom");
+        assert_eq!(err.panic_message(), Some("boom"));
+        assert!(format!("{err:?}").contains("boom"));
+        assert_eq!(*err.into_panic().downcast::<String>().unwrap(), "boom");
+
+        let err = TaskError::panic(Box::new(5_i32));
+        assert_eq!(err.to_string(), "task panicked");
+        assert_eq!(err.panic_message(), None);
+
+        let err = TaskError::cancelled();
+        assert!(err.is_cancelled());
+        assert!(err.to_string().contains("cancelled"));
+        let err = TaskError::rejected();
+        assert!(err.is_rejected());
+        assert!(err.to_string().contains("shut down"));
+    }
+
+    #[test]
+    #[should_panic(expected = "not a panic")]
+    fn into_panic_of_cancelled_panics() {
+        let _ = TaskError::cancelled().into_panic();
+    }
+}

@@ -1,0 +1,323 @@
+//! The task's state word: lifecycle and flags in one `AtomicU32`, which is
+//! also the futex word blocking waiters sleep on. See `README.md` beside
+//! this file.
+
+use std::fmt;
+
+use crate::sync::atomic::AtomicU32;
+use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+/// The two lifecycle bits.
+const LIFECYCLE: u32 = 0b11;
+/// Not started. Left by the claim (to `RUNNING`) or by cancel.
+const PENDING: u32 = 0;
+/// Claimed by a worker or an inline waiter; the closure runs.
+const RUNNING: u32 = 1;
+/// The closure returned or panicked; the outcome is stored (or being stored
+/// before `FINISHED`). Terminal.
+const COMPLETE: u32 = 2;
+/// Cancelled while pending; the closure never runs. Terminal.
+const CANCELLED: u32 = 3;
+
+/// The outcome is stored and every callback has run: the outcome may be
+/// taken. Set once by the completer; never unset.
+const FINISHED: u32 = 1 << 2;
+/// A blocking waiter may be asleep on the futex. Set by waiters; cleared by
+/// every transition that could release one (which then wakes the futex).
+const PARKED: u32 = 1 << 3;
+/// A `.await` has registered a waker: the completer must wake it. Set by
+/// `poll`; never unset.
+const AWAITER: u32 = 1 << 4;
+/// `.await` took the outcome. Set by `poll` (which has `&mut` access).
+const TAKEN: u32 = 1 << 5;
+
+/// The state word of a task.
+pub(crate) struct State {
+    /// Written by the claimer/canceller, the completer and waiters, always by
+    /// RMW; read by everyone; the futex word of blocking waiters.
+    word: AtomicU32,
+}
+
+/// A copy of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(u32);
+
+impl Snapshot {
+    /// Not started.
+    pub(crate) fn is_pending(self) -> bool {
+        self.0 & LIFECYCLE == PENDING
+    }
+    /// Claimed and not yet complete.
+    pub(crate) fn is_running(self) -> bool {
+        self.0 & LIFECYCLE == RUNNING
+    }
+    /// Complete or cancelled: `is_done` in the public API.
+    pub(crate) fn is_terminal(self) -> bool {
+        self.0 & LIFECYCLE >= COMPLETE
+    }
+    /// Cancelled while pending.
+    pub(crate) fn is_cancelled(self) -> bool {
+        self.0 & LIFECYCLE == CANCELLED
+    }
+    /// Outcome stored and all callbacks run.
+    pub(crate) fn is_finished(self) -> bool {
+        self.0 & FINISHED != 0
+    }
+    /// A blocking waiter may sleep on the futex.
+    pub(crate) fn is_parked(self) -> bool {
+        self.0 & PARKED != 0
+    }
+    /// A waker is registered.
+    pub(crate) fn has_awaiter(self) -> bool {
+        self.0 & AWAITER != 0
+    }
+    /// `.await` took the outcome.
+    pub(crate) fn is_taken(self) -> bool {
+        self.0 & TAKEN != 0
+    }
+    /// The raw word, as the futex compares it.
+    pub(crate) fn bits(self) -> u32 {
+        self.0
+    }
+    /// A name for `Debug` output.
+    pub(crate) fn name(self) -> &'static str {
+        match self.0 & LIFECYCLE {
+            PENDING => "pending",
+            RUNNING => "running",
+            COMPLETE => "complete",
+            _ => "cancelled",
+        }
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("lifecycle", &self.name())
+            .field("finished", &self.is_finished())
+            .field("parked", &self.is_parked())
+            .field("awaiter", &self.has_awaiter())
+            .field("taken", &self.is_taken())
+            .finish()
+    }
+}
+
+/// Outcome of a terminal transition: who must be woken.
+#[must_use = "waiters registered in the word must be woken"]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wake {
+    /// A blocking waiter may sleep on the futex: `futex::wake_all`.
+    pub(crate) futex: bool,
+    /// A waker is registered: `AtomicWaker::wake`.
+    pub(crate) waker: bool,
+}
+
+impl State {
+    /// A pending task.
+    pub(crate) fn new_pending() -> State {
+        State {
+            word: AtomicU32::new(PENDING),
+        }
+    }
+
+    /// A task that is already complete and finished (a rejected submission).
+    pub(crate) fn new_finished() -> State {
+        State {
+            word: AtomicU32::new(COMPLETE | FINISHED),
+        }
+    }
+
+    /// Reads the word.
+    ///
+    /// Acquire: pairs with the Release of the terminal transitions, so a
+    /// reader that sees `FINISHED` sees the stored outcome and the effects of
+    /// every callback.
+    #[inline]
+    pub(crate) fn load(&self) -> Snapshot {
+        Snapshot(self.word.load(Acquire))
+    }
+
+    /// Reads the word with no ordering (hints and fast rejections only).
+    #[inline]
+    pub(crate) fn load_relaxed(&self) -> Snapshot {
+        // Relaxed: callers act on the result only after a synchronising RMW.
+        Snapshot(self.word.load(Relaxed))
+    }
+
+    /// The futex word.
+    pub(crate) fn futex_word(&self) -> &AtomicU32 {
+        &self.word
+    }
+
+    /// One CAS loop for every conditional transition: `f` maps the current
+    /// value to the next one, or `None` to give up.
+    fn update(
+        &self,
+        success: crate::sync::atomic::Ordering,
+        mut f: impl FnMut(u32) -> Option<u32>,
+    ) -> Result<Snapshot, Snapshot> {
+        let mut current = self.word.load(Relaxed);
+        loop {
+            let Some(next) = f(current) else {
+                return Err(Snapshot(current));
+            };
+            // The failure ordering only feeds the next attempt: Relaxed.
+            match self
+                .word
+                .compare_exchange_weak(current, next, success, Relaxed)
+            {
+                Ok(prev) => return Ok(Snapshot(prev)),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// PENDING → RUNNING: claim the task to run it. `false` if it is not
+    /// pending (already claimed or cancelled).
+    #[must_use = "only the claimer may run the closure"]
+    pub(crate) fn transition_to_running(&self) -> bool {
+        // Acquire: the claimer takes the closure the submitter wrote.
+        self.update(Acquire, |s| {
+            (s & LIFECYCLE == PENDING).then_some(s | RUNNING)
+        })
+        .is_ok()
+    }
+
+    /// PENDING → CANCELLED. `Err` with the current state if the task was not
+    /// pending; `Ok` with whom to wake otherwise.
+    pub(crate) fn transition_to_cancelled(&self) -> Result<Wake, Snapshot> {
+        // AcqRel: acquire the closure to drop it; release the cancellation
+        // to waiters that return on `is_terminal`.
+        self.update(AcqRel, |s| {
+            (s & LIFECYCLE == PENDING).then_some((s & !PARKED) | CANCELLED)
+        })
+        .map(|prev| Wake {
+            futex: prev.is_parked(),
+            waker: false,
+        })
+    }
+
+    /// RUNNING → COMPLETE (a cancelled task stays CANCELLED), and
+    /// `FINISHED` too if `finished`: the outcome is stored and, when
+    /// `finished`, no callback is left to run.
+    pub(crate) fn transition_to_complete(&self, finished: bool) -> Wake {
+        let finished = if finished { FINISHED } else { 0 };
+        // Release: publishes the outcome (and the callbacks' effects) to
+        // readers that Acquire the word.
+        let prev = self
+            .update(Release, |s| {
+                let lifecycle = if s & LIFECYCLE == CANCELLED {
+                    CANCELLED
+                } else {
+                    COMPLETE
+                };
+                Some((s & !(LIFECYCLE | PARKED)) | lifecycle | finished)
+            })
+            .unwrap_or_else(|_| unreachable!("the update never gives up"));
+        Wake {
+            futex: prev.is_parked(),
+            waker: finished != 0 && prev.has_awaiter(),
+        }
+    }
+
+    /// Sets `FINISHED` after the callbacks ran.
+    pub(crate) fn transition_to_finished(&self) -> Wake {
+        // Release: publishes the callbacks' effects to the taker of the outcome.
+        let prev = self
+            .update(Release, |s| Some((s & !PARKED) | FINISHED))
+            .unwrap_or_else(|_| unreachable!("the update never gives up"));
+        Wake {
+            futex: prev.is_parked(),
+            waker: prev.has_awaiter(),
+        }
+    }
+
+    /// A blocking waiter registers: add `PARKED` to the exact value `seen`.
+    /// `Err` with the fresh value if the word moved.
+    pub(crate) fn transition_to_parked(&self, seen: Snapshot) -> Result<Snapshot, Snapshot> {
+        // Acquire (also on failure, via the re-read in the caller's loop):
+        // publishes nothing; the caller re-reads with `load` before deciding.
+        self.word
+            .compare_exchange(seen.0, seen.0 | PARKED, Acquire, Acquire)
+            .map(|_| Snapshot(seen.0 | PARKED))
+            .map_err(Snapshot)
+    }
+
+    /// `poll` registers interest before storing its waker. Returns the state
+    /// before.
+    pub(crate) fn mark_awaiter(&self) -> Snapshot {
+        // AcqRel: Acquire to see the outcome if this already finds FINISHED;
+        // Release is not needed for the waker (the AtomicWaker orders it),
+        // but an RMW that acquires is cheapest as AcqRel here.
+        Snapshot(self.word.fetch_or(AWAITER, AcqRel))
+    }
+
+    /// `poll` takes the outcome (it has `&mut` access to the handle).
+    pub(crate) fn mark_taken(&self) {
+        // Relaxed: only the handle's owner reads TAKEN, in program order.
+        self.word.fetch_or(TAKEN, Relaxed);
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.load().fmt(f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_to_completion() {
+        let state = State::new_pending();
+        assert!(state.load().is_pending());
+        assert!(state.transition_to_running());
+        assert!(!state.transition_to_running(), "claimed twice");
+        assert!(
+            state.transition_to_cancelled().is_err(),
+            "cancelled while running"
+        );
+        assert!(state.load().is_running());
+        let wake = state.transition_to_complete(false);
+        assert!(!wake.futex && !wake.waker);
+        let s = state.load();
+        assert!(s.is_terminal() && !s.is_finished() && !s.is_cancelled());
+        let _ = state.transition_to_finished();
+        assert!(state.load().is_finished());
+    }
+
+    #[test]
+    fn cancel_wins_only_while_pending() {
+        let state = State::new_pending();
+        let parked = state.transition_to_parked(state.load()).unwrap();
+        assert!(parked.is_parked());
+        let wake = state.transition_to_cancelled().unwrap();
+        assert!(wake.futex, "the parked waiter must be woken");
+        let s = state.load();
+        assert!(s.is_cancelled() && s.is_terminal() && !s.is_parked());
+        assert!(
+            !state.transition_to_running(),
+            "a cancelled task never runs"
+        );
+        assert!(state.transition_to_cancelled().is_err());
+        let _ = state.transition_to_complete(true);
+        assert!(state.load().is_cancelled(), "completing keeps CANCELLED");
+    }
+
+    #[test]
+    fn awaiter_is_woken_on_finish_only() {
+        let state = State::new_pending();
+        assert!(state.transition_to_running());
+        assert!(!state.mark_awaiter().has_awaiter());
+        assert!(!state.transition_to_complete(false).waker);
+        assert!(state.transition_to_finished().waker);
+    }
+
+    #[test]
+    fn rejected_is_finished() {
+        let s = State::new_finished().load();
+        assert!(s.is_terminal() && s.is_finished() && !s.is_cancelled());
+    }
+}
