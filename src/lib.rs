@@ -77,6 +77,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod combinators;
 mod event;
 mod executor;
 mod global;
@@ -85,6 +86,7 @@ mod pool;
 mod sync;
 mod task;
 
+pub use combinators::{as_completed, wait, AsCompleted, WaitFor, WaitResult};
 pub use event::{Event, WaitAsync};
 pub use global::{current_thread_index, spawn, submit};
 pub use pool::{BuildError, Map, PoolStats, ThreadPool, ThreadPoolBuilder};

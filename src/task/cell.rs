@@ -194,6 +194,7 @@ impl<T> Core<T> {
     /// callbacks, FINISHED, wake-ups. Only the claimer or canceller calls it,
     /// once.
     fn complete(&self, outcome: Result<T, TaskError>) {
+        let panicked = matches!(&outcome, Err(err) if err.is_panic());
         // SAFETY: access rule 2: only the winner of the PENDING CAS gets here,
         // once, and nothing reads the outcome before the Release steps below.
         self.outcome
@@ -201,11 +202,11 @@ impl<T> Core<T> {
         if self.callbacks.try_close_empty() {
             // The common case: no callbacks. One RMW makes the task
             // terminal and finished.
-            let wake = self.state.transition_to_complete(true);
+            let wake = self.state.transition_to_complete(panicked, true);
             self.wake(wake);
             return;
         }
-        let wake = self.state.transition_to_complete(false);
+        let wake = self.state.transition_to_complete(panicked, false);
         self.wake(wake);
         self.outcome.with(|slot| {
             // SAFETY: access rule 3: we are the runner; the outcome is stored

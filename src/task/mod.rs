@@ -146,6 +146,11 @@ impl<T: Send + 'static> Task<T> {
         self.cell.core()
     }
 
+    /// Whether the task is done because its closure panicked.
+    pub(crate) fn is_panicked(&self) -> bool {
+        self.core().state.load().is_panicked()
+    }
+
     /// On a worker of the task's pool, claims and runs the task inline if it
     /// has not started; `true` if it did.
     pub(crate) fn run_inline_if_pending(&self) -> bool {

@@ -30,6 +30,9 @@ const PARKED: u32 = 1 << 3;
 const AWAITER: u32 = 1 << 4;
 /// `.await` took the outcome. Set by `poll` (which has `&mut` access).
 const TAKEN: u32 = 1 << 5;
+/// The closure panicked (set with COMPLETE; never unset). Lets `wait`
+/// (`FirstPanic`) tell a panic without touching the outcome.
+const PANICKED: u32 = 1 << 6;
 
 /// The state word of a task.
 pub(crate) struct State {
@@ -70,6 +73,10 @@ impl Snapshot {
     /// A waker is registered.
     pub(crate) fn has_awaiter(self) -> bool {
         self.0 & AWAITER != 0
+    }
+    /// The closure panicked.
+    pub(crate) fn is_panicked(self) -> bool {
+        self.0 & PANICKED != 0
     }
     /// `.await` took the outcome.
     pub(crate) fn is_taken(self) -> bool {
@@ -197,11 +204,12 @@ impl State {
         })
     }
 
-    /// RUNNING → COMPLETE (a cancelled task stays CANCELLED), and
-    /// `FINISHED` too if `finished`: the outcome is stored and, when
-    /// `finished`, no callback is left to run.
-    pub(crate) fn transition_to_complete(&self, finished: bool) -> Wake {
+    /// RUNNING → COMPLETE (a cancelled task stays CANCELLED), marking
+    /// `PANICKED` if `panicked`, and `FINISHED` too if `finished`: the outcome
+    /// is stored and, when `finished`, no callback is left to run.
+    pub(crate) fn transition_to_complete(&self, panicked: bool, finished: bool) -> Wake {
         let finished = if finished { FINISHED } else { 0 };
+        let panicked = if panicked { PANICKED } else { 0 };
         // Release: publishes the outcome (and the callbacks' effects) to
         // readers that Acquire the word.
         let prev = self
@@ -211,7 +219,7 @@ impl State {
                 } else {
                     COMPLETE
                 };
-                Some((s & !(LIFECYCLE | PARKED)) | lifecycle | finished)
+                Some((s & !(LIFECYCLE | PARKED)) | lifecycle | finished | panicked)
             })
             .unwrap_or_else(|_| unreachable!("the update never gives up"));
         Wake {
@@ -280,7 +288,7 @@ mod tests {
             "cancelled while running"
         );
         assert!(state.load().is_running());
-        let wake = state.transition_to_complete(false);
+        let wake = state.transition_to_complete(false, false);
         assert!(!wake.futex && !wake.waker);
         let s = state.load();
         assert!(s.is_terminal() && !s.is_finished() && !s.is_cancelled());
@@ -302,7 +310,7 @@ mod tests {
             "a cancelled task never runs"
         );
         assert!(state.transition_to_cancelled().is_err());
-        let _ = state.transition_to_complete(true);
+        let _ = state.transition_to_complete(false, true);
         assert!(state.load().is_cancelled(), "completing keeps CANCELLED");
     }
 
@@ -311,7 +319,8 @@ mod tests {
         let state = State::new_pending();
         assert!(state.transition_to_running());
         assert!(!state.mark_awaiter().has_awaiter());
-        assert!(!state.transition_to_complete(false).waker);
+        assert!(!state.transition_to_complete(true, false).waker);
+        assert!(state.load().is_panicked());
         assert!(state.transition_to_finished().waker);
     }
 

@@ -1,0 +1,249 @@
+//! Waiting on many tasks: [`wait`] and [`as_completed`], Python's
+//! `concurrent.futures.wait` and `as_completed`.
+//!
+//! Both are built on the tasks' callback lists: each pending task gets one
+//! callback that signals a shared [`Event`]; the caller sleeps on that event
+//! (no polling loop, no sleeps). On a worker of a task's pool, a task that has
+//! not started is claimed and run inline instead of waited for, as
+//! [`Task::wait`] does.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::iter::FusedIterator;
+use std::time::Duration;
+
+use crate::event::Event;
+use crate::sync::{Arc, Instant, Mutex};
+use crate::task::{Task, TaskError};
+
+/// When [`wait`] returns (Python's `return_when`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaitFor {
+    /// As soon as any task is done (`FIRST_COMPLETED`).
+    FirstCompleted,
+    /// As soon as any task ended in a panic; else when all are done
+    /// (`FIRST_EXCEPTION`).
+    FirstPanic,
+    /// When every task is done (`ALL_COMPLETED`).
+    AllCompleted,
+}
+
+/// What [`wait`] found: indices into its slice, each in exactly one list,
+/// in ascending order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WaitResult {
+    /// The tasks that were done (finished, panicked, cancelled or rejected).
+    pub done: Vec<usize>,
+    /// The tasks that were still pending or running.
+    pub pending: Vec<usize>,
+}
+
+/// Blocks until `until` holds for `tasks`, or `timeout` passes; returns
+/// which tasks are done and which are still pending.
+///
+/// A cancelled task counts as done at once (also when `shutdown_now`
+/// cancelled it). An empty slice returns at once with both lists empty. A
+/// timeout never makes it fail: the lists say where things stand. `None`
+/// waits without limit.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stealpool::{wait, ThreadPool, WaitFor};
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// let tasks = vec![
+///     pool.submit(|| 1),
+///     pool.submit(|| { std::thread::sleep(Duration::from_secs(2)); 2 }),
+/// ];
+/// let result = wait(&tasks, WaitFor::FirstCompleted, Some(Duration::from_secs(1)));
+/// assert_eq!(result.done, [0]);
+/// assert_eq!(result.pending, [1]);
+/// ```
+pub fn wait<T: Send + 'static>(
+    tasks: &[Task<T>],
+    until: WaitFor,
+    timeout: Option<Duration>,
+) -> WaitResult {
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    let met = || condition_met(tasks, until);
+    if !tasks.is_empty() && !met() {
+        // On a worker of the tasks' pool: run pending ones inline first.
+        for task in tasks {
+            task.run_inline_if_pending();
+            if met() {
+                break;
+            }
+        }
+        if !met() && timeout != Some(Duration::ZERO) {
+            let changed = Arc::new(Event::new());
+            for task in tasks.iter().filter(|t| !t.is_done()) {
+                let changed = Arc::clone(&changed);
+                task.on_done(move |_| changed.set());
+            }
+            loop {
+                // Clear, then check: a completion after the check sets the
+                // event again, so the wait below sees it.
+                changed.clear();
+                if met() {
+                    break;
+                }
+                let released = match deadline {
+                    None if timeout.is_none() => {
+                        changed.wait();
+                        true
+                    }
+                    None => changed.wait_timeout(Duration::MAX),
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        !left.is_zero() && changed.wait_timeout(left)
+                    }
+                };
+                if !released {
+                    break;
+                }
+            }
+        }
+    }
+    let mut result = WaitResult::default();
+    for (index, task) in tasks.iter().enumerate() {
+        if task.is_done() {
+            result.done.push(index);
+        } else {
+            result.pending.push(index);
+        }
+    }
+    result
+}
+
+/// Whether `until` holds for `tasks` now.
+fn condition_met<T: Send + 'static>(tasks: &[Task<T>], until: WaitFor) -> bool {
+    match until {
+        WaitFor::FirstCompleted => tasks.iter().any(Task::is_done),
+        WaitFor::FirstPanic => {
+            tasks.iter().any(Task::is_panicked) || tasks.iter().all(Task::is_done)
+        }
+        WaitFor::AllCompleted => tasks.iter().all(Task::is_done),
+    }
+}
+
+/// Yields each task's outcome as it completes: `(input_index, outcome)`, in
+/// completion order, each task exactly once (Python's `as_completed`).
+///
+/// Tasks already done come first, in input order. The iterator owns the
+/// tasks; it signals through the tasks' callback lists and sleeps between
+/// completions (no polling).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stealpool::{as_completed, ThreadPool};
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// let tasks = vec![
+///     pool.submit(|| { std::thread::sleep(Duration::from_millis(200)); "slow" }),
+///     pool.submit(|| "fast"),
+/// ];
+/// let order: Vec<_> = as_completed(tasks).map(|(i, r)| (i, r.unwrap())).collect();
+/// assert_eq!(order, [(1, "fast"), (0, "slow")]);
+/// ```
+pub fn as_completed<T, I>(tasks: I) -> AsCompleted<T>
+where
+    T: Send + 'static,
+    I: IntoIterator<Item = Task<T>>,
+{
+    let shared = Arc::new(Completions {
+        ready: Mutex::new(VecDeque::new()),
+        signal: Event::new(),
+    });
+    let tasks: Vec<Option<Task<T>>> = tasks.into_iter().map(Some).collect();
+    for (index, task) in tasks.iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        task.as_ref().expect("just wrapped").on_done(move |_| {
+            shared.ready.lock().push_back(index);
+            shared.signal.set();
+        });
+    }
+    AsCompleted {
+        remaining: tasks.len(),
+        tasks,
+        shared,
+    }
+}
+
+/// Completions reported by the tasks' callbacks.
+struct Completions {
+    /// Indices of completed tasks, in completion order.
+    ready: Mutex<VecDeque<usize>>,
+    /// Set after each push.
+    signal: Event,
+}
+
+/// The iterator returned by [`as_completed`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
+pub struct AsCompleted<T> {
+    /// The tasks not yet yielded, by input index.
+    tasks: Vec<Option<Task<T>>>,
+    /// How many are left to yield.
+    remaining: usize,
+    /// Filled by the tasks' callbacks.
+    shared: Arc<Completions>,
+}
+
+impl<T: Send + 'static> AsCompleted<T> {
+    /// The number of tasks not yet yielded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// let mut done = stealpool::as_completed(vec![pool.submit(|| 1), pool.submit(|| 2)]);
+    /// assert_eq!(done.remaining(), 2);
+    /// done.next();
+    /// assert_eq!(done.remaining(), 1);
+    /// ```
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+}
+
+impl<T: Send + 'static> Iterator for AsCompleted<T> {
+    type Item = (usize, Result<T, TaskError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        loop {
+            // Clear, then look: a completion after the look sets it again.
+            self.shared.signal.clear();
+            let next = self.shared.ready.lock().pop_front();
+            if let Some(index) = next {
+                let task = self.tasks[index].take().expect("each task completes once");
+                self.remaining -= 1;
+                return Some((index, task.join()));
+            }
+            // On a worker of the tasks' pool: run a pending one inline.
+            if !self.tasks.iter().flatten().any(Task::run_inline_if_pending) {
+                self.shared.signal.wait();
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<T: Send + 'static> ExactSizeIterator for AsCompleted<T> {}
+impl<T: Send + 'static> FusedIterator for AsCompleted<T> {}
+
+impl<T> fmt::Debug for AsCompleted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
