@@ -17,6 +17,7 @@ use crate::sync::atomic::{AtomicBool, AtomicU64};
 /// for _ in 0..10 {
 ///     pool.submit(|| ()).join().unwrap();
 /// }
+/// pool.shutdown(); // joins the workers: every count is final
 /// let stats = pool.stats();
 /// assert_eq!(stats.threads, 2);
 /// assert_eq!(stats.completed, 10);
@@ -30,7 +31,9 @@ pub struct PoolStats {
     pub queued: usize,
     /// Workers running a job right now.
     pub running: usize,
-    /// Jobs that workers have finished (run, or disposed of at shutdown).
+    /// Jobs that workers have finished (run, or disposed of at shutdown);
+    /// a job is counted right after it returns, so a `join` may see it
+    /// uncounted for a moment.
     pub completed: u64,
     /// Jobs a worker took from a sibling's deque.
     pub stolen: u64,

@@ -1,0 +1,81 @@
+//! Counts heap allocations: a `submit` followed by a blocking `join` makes
+//! exactly one (the task's shared allocation); a wait allocates nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+use stealpool::ThreadPool;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(SeqCst) {
+            ALLOCATIONS.fetch_add(1, SeqCst);
+        }
+        // SAFETY: forwarded unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Counts allocations made by any thread while `f` runs.
+fn count(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.store(0, SeqCst);
+    COUNTING.store(true, SeqCst);
+    f();
+    COUNTING.store(false, SeqCst);
+    ALLOCATIONS.load(SeqCst)
+}
+
+// One test function: the counter is global, so the scenarios run in turn.
+#[test]
+fn allocations_per_task() {
+    let pool = ThreadPool::new(2).unwrap();
+    // Warm up: the workers' deques, the injector's blocks, thread-locals.
+    for _ in 0..10_000 {
+        pool.submit(|| 1_u64).join().unwrap();
+    }
+
+    const N: usize = 1_000;
+    // submit + join, one at a time (the task runs on a worker; the caller
+    // spins, then parks on the futex inside the task).
+    let allocs = count(|| {
+        for i in 0..N {
+            assert_eq!(pool.submit(move || i).join().unwrap(), i);
+        }
+    });
+    // The injector allocates a block per 63 pushes; allow for that.
+    assert!(
+        allocs <= N + N / 63 + 2,
+        "submit + join: {allocs} allocations for {N} tasks (expected about one each)"
+    );
+    assert!(allocs >= N, "each task is one allocation: {allocs} for {N}");
+
+    // A task that takes long enough that the waiter parks: still no extra.
+    let allocs = count(|| {
+        let task = pool.submit(|| std::thread::sleep(std::time::Duration::from_millis(20)));
+        task.join().unwrap();
+    });
+    assert!(allocs <= 2, "a parked join allocated: {allocs}");
+
+    // wait / wait_timeout / is_done allocate nothing.
+    let task = pool.submit(|| 7);
+    let allocs = count(|| {
+        task.wait();
+        assert!(task.wait_timeout(std::time::Duration::from_secs(1)));
+        assert!(task.is_done());
+    });
+    assert_eq!(allocs, 0, "waiting allocated");
+    assert_eq!(task.join().unwrap(), 7);
+}
