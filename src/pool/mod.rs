@@ -341,6 +341,9 @@ impl ThreadPool {
     fn shutdown_inner(&self, now: bool) {
         let registry = &self.registry;
         registry.begin_shutdown(now);
+        if now {
+            registry.cancel_queued();
+        }
         let me = WorkerThread::with_current_of(registry, |worker| {
             worker.map(|worker| {
                 worker.drain();

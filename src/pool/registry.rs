@@ -194,6 +194,47 @@ impl Registry {
         self.sleep.wake_all();
     }
 
+    /// `shutdown_now`'s own share: takes every queued job out of every queue
+    /// and disposes of it at once (tasks cancelled, spawned closures dropped).
+    /// Stack jobs (callers blocked in `install`) go back to the injector for
+    /// the workers to run.
+    pub(crate) fn cancel_queued(&self) {
+        // Count as an in-flight submission, so no worker exits while the
+        // stack jobs are out of the queues (Acquire/Release as in `inject`).
+        self.gate.fetch_add(INJECTING_ONE, Acquire);
+        let mut stack_jobs = Vec::new();
+        let mut dispose = |job: Job| match job {
+            Job::Stack(_) => stack_jobs.push(job),
+            job => self.report(job.abandon()),
+        };
+        loop {
+            let mut retry = false;
+            for steal in std::iter::once(&self.injector as &dyn StealOne)
+                .chain(self.stealers.iter().map(|s| s as &dyn StealOne))
+            {
+                loop {
+                    match steal.steal_one() {
+                        Steal::Success(job) => dispose(job),
+                        Steal::Empty => break,
+                        Steal::Retry => retry = true,
+                    }
+                    if retry {
+                        break;
+                    }
+                }
+            }
+            if !retry {
+                break;
+            }
+        }
+        for job in stack_jobs {
+            self.injector.push(job);
+        }
+        // Release: publishes the pushes to workers deciding whether to exit.
+        self.gate.fetch_sub(INJECTING_ONE, Release);
+        self.sleep.new_work();
+    }
+
     /// A worker leaves: it exited its loop, or it blocks in `shutdown`.
     pub(crate) fn worker_left(&self) {
         // Release: publishes the worker's last effects (its stop hook) to
@@ -245,6 +286,23 @@ impl Registry {
             worker.add_to(&mut stats);
         }
         stats
+    }
+}
+
+/// One steal from a queue, whatever its kind.
+trait StealOne {
+    fn steal_one(&self) -> Steal<Job>;
+}
+
+impl StealOne for Injector<Job> {
+    fn steal_one(&self) -> Steal<Job> {
+        self.steal()
+    }
+}
+
+impl StealOne for Stealer<Job> {
+    fn steal_one(&self) -> Steal<Job> {
+        self.steal()
     }
 }
 
