@@ -18,13 +18,14 @@ use std::num::NonZeroUsize;
 
 use crate::sync::atomic::AtomicUsize;
 use crate::sync::atomic::Ordering::Relaxed;
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Mutex, StdArc};
 
 /// A panic payload, as `std::panic::catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 
-/// A pool's panic handler.
-pub(crate) type PanicHandler = Arc<dyn Fn(Payload) + Send + Sync + 'static>;
+/// A pool's panic handler. (A plain `std` `Arc`: configuration, not part of
+/// any protocol the loom models explore; loom's `Arc` cannot hold a `dyn`.)
+pub(crate) type PanicHandler = StdArc<dyn Fn(Payload) + Send + Sync + 'static>;
 
 /// Identifies one executor (pool) for the life of the process; never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,8 +55,8 @@ pub(crate) struct WorkerContext {
     pub(crate) index: usize,
 }
 
-std::thread_local! {
-    static CURRENT: Cell<Option<WorkerContext>> = const { Cell::new(None) };
+crate::sync::thread_local! {
+    static CURRENT: Cell<Option<WorkerContext>> = Cell::new(None);
 }
 
 /// The calling thread's worker context, or `None` off any pool.
@@ -128,7 +129,7 @@ pub(crate) fn report_panic(executor: Option<ExecutorId>, payload: Payload) {
             .lock()
             .iter()
             .find(|(id, _)| *id == executor)
-            .map(|(_, handler)| Arc::clone(handler))
+            .map(|(_, handler)| StdArc::clone(handler))
     });
     if let Some(handler) = handler {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(payload)));
@@ -170,7 +171,7 @@ mod tests {
         let id = ExecutorId::next();
         register_panic_handler(
             id,
-            Arc::new(|payload: Payload| {
+            StdArc::new(|payload: Payload| {
                 assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
                 SEEN.fetch_add(1, SeqCst);
             }),
@@ -187,7 +188,7 @@ mod tests {
     #[test]
     fn a_panicking_handler_is_contained() {
         let id = ExecutorId::next();
-        register_panic_handler(id, Arc::new(|_| panic!("handler panicked")));
+        register_panic_handler(id, StdArc::new(|_| panic!("handler panicked")));
         report_panic(Some(id), Box::new(1));
         unregister_panic_handler(id);
     }

@@ -82,6 +82,9 @@ mod event;
 mod executor;
 mod global;
 mod latch;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_hooks;
 mod pool;
 mod sync;
 mod task;

@@ -12,7 +12,7 @@ use super::worker::WorkerThread;
 use super::ThreadPool;
 use crate::event::Event;
 use crate::executor::{PanicHandler, Payload};
-use crate::sync::{thread, Arc, Condvar, Mutex};
+use crate::sync::{thread, Arc, Condvar, Mutex, StdArc};
 
 /// Configures and builds a [`ThreadPool`].
 ///
@@ -219,7 +219,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.start_hook = Some(Arc::new(f));
+        self.start_hook = Some(StdArc::new(f));
         self
     }
 
@@ -246,7 +246,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.stop_hook = Some(Arc::new(f));
+        self.stop_hook = Some(StdArc::new(f));
         self
     }
 
@@ -276,7 +276,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(Box<dyn std::any::Any + Send>) + Send + Sync + 'static,
     {
-        self.panic_handler = Some(Arc::new(f));
+        self.panic_handler = Some(StdArc::new(f));
         self
     }
 

@@ -37,9 +37,6 @@ mod locked {
                 _ => None,
             }
         }
-        pub(crate) fn is_retry(&self) -> bool {
-            matches!(self, Steal::Retry)
-        }
     }
 
     /// A worker's own LIFO queue.
@@ -63,9 +60,6 @@ mod locked {
         }
         pub(crate) fn stealer(&self) -> Stealer<T> {
             Stealer(Arc::clone(&self.0))
-        }
-        pub(crate) fn len(&self) -> usize {
-            self.0.lock().len()
         }
     }
 

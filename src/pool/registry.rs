@@ -14,7 +14,7 @@ use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use crate::sync::atomic::{fence, AtomicU32, AtomicUsize};
 use crate::sync::futex;
 use crate::sync::thread::JoinHandle;
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Mutex, StdArc};
 
 /// Set once by the first `shutdown`/`shutdown_now`: no more outside
 /// submissions; workers exit when the queues are empty.
@@ -24,8 +24,9 @@ const NOW: usize = 1 << 1;
 /// One outside submission between its gate check and its push.
 const INJECTING_ONE: usize = 1 << 2;
 
-/// A per-worker hook (`on_thread_start`, `on_thread_stop`).
-pub(crate) type Hook = Arc<dyn Fn(usize) + Send + Sync + 'static>;
+/// A per-worker hook (`on_thread_start`, `on_thread_stop`); a plain `std`
+/// `Arc`, as `PanicHandler` (configuration, not protocol).
+pub(crate) type Hook = StdArc<dyn Fn(usize) + Send + Sync + 'static>;
 
 /// An outside submission the shut-down pool refused: the job, handed back
 /// for the caller to dispose of.

@@ -34,9 +34,9 @@ pub(crate) struct WorkerThread {
     left: Cell<bool>,
 }
 
-std::thread_local! {
+crate::sync::thread_local! {
     /// The worker running on this thread, while its main loop runs.
-    static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
 }
 
 impl WorkerThread {
@@ -152,8 +152,17 @@ impl WorkerThread {
                 self.execute(job);
                 continue;
             }
-            if self.registry.may_exit() && !self.registry.has_work() {
-                break;
+            if self.registry.may_exit() {
+                if !self.registry.has_work() {
+                    break;
+                }
+                continue;
+            }
+            if self.registry.is_shut_down() {
+                // An outside submission is between its gate check and its
+                // push: it lands in a moment; let it run.
+                crate::sync::thread::yield_now();
+                continue;
             }
             sleep.start_searching(&mut idle);
             if spin_until(IDLE_SPIN, None, || {

@@ -6,17 +6,16 @@ use std::time::Duration;
 pub(crate) use loom::cell::UnsafeCell;
 pub(crate) use loom::sync::Arc;
 
-/// `std::sync::Arc`, for building trait-object `Arc`s (loom's `Arc` cannot
-/// unsize); convert with [`arc_from_std`].
+/// `std::sync::Arc` in every build, for configuration (hooks, handlers)
+/// that no loom model explores and that must hold a `dyn`.
 pub(crate) type StdArc<T> = std::sync::Arc<T>;
-
-/// Wraps a `StdArc` in loom's `Arc`, which then tracks it.
-pub(crate) fn arc_from_std<T: ?Sized>(arc: StdArc<T>) -> Arc<T> {
-    Arc::from_std(arc)
-}
 
 /// Not modelled: the global pool is outside every loom model.
 pub(crate) use std::sync::OnceLock;
+
+/// Per-loom-thread locals: loom runs its threads on few OS threads, so
+/// `std::thread_local!` would be shared between them.
+pub(crate) use loom::thread_local;
 
 /// loom's model of an atomic waker cell, with `atomic-waker`'s API.
 #[derive(Debug, Default)]

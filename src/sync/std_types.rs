@@ -6,17 +6,12 @@ pub(crate) use std::sync::Arc;
 
 pub(crate) use atomic_waker::AtomicWaker;
 
-/// `std::sync::Arc`, for building trait-object `Arc`s: std's `Arc` unsizes,
-/// loom's does not, so callers build a `StdArc<dyn Trait>` and convert it
-/// with [`arc_from_std`].
+/// `std::sync::Arc` in every build, for configuration (hooks, handlers)
+/// that no loom model explores and that must hold a `dyn` (loom's `Arc`
+/// cannot unsize).
 pub(crate) type StdArc<T> = std::sync::Arc<T>;
-
-/// Converts a `StdArc` into the shim's `Arc` (the identity here).
-#[inline]
-pub(crate) fn arc_from_std<T: ?Sized>(arc: StdArc<T>) -> Arc<T> {
-    arc
-}
 pub(crate) use std::sync::OnceLock;
+pub(crate) use std::thread_local;
 pub(crate) use std::time::Instant;
 
 /// Atomics and fences, as `std::sync::atomic`.

@@ -28,7 +28,7 @@ use super::TaskError;
 use crate::executor::{self, ExecutorId};
 use crate::sync::futex::{self, WaitOutcome};
 use crate::sync::spin::{spin_until, SPIN_BUDGET};
-use crate::sync::{arc_from_std, Arc, AtomicWaker, Instant, StdArc, UnsafeCell};
+use crate::sync::{Arc, AtomicWaker, Instant, UnsafeCell};
 
 /// The part of a task that does not depend on its closure type.
 pub(crate) struct Core<T> {
@@ -70,17 +70,33 @@ pub(crate) trait RunTask: Send + Sync {
     fn is_pending(&self) -> bool;
 }
 
+/// The handle's reference to the shared allocation.
+///
+/// One allocation serves both sides: std's `Arc` unsizes to each trait
+/// object. loom's `Arc` cannot hold a `dyn` (nor be built from a shared std
+/// `Arc`), so the loom build boxes the cell once more; the extra allocation
+/// exists only there.
+#[cfg(not(loom))]
+pub(crate) type HandleRef<T> = Arc<dyn TaskOps<T>>;
+/// The handle's reference to the shared allocation (loom build).
+#[cfg(loom)]
+pub(crate) type HandleRef<T> = Arc<Box<dyn TaskOps<T>>>;
+
+/// The scheduler's reference to the shared allocation.
+#[cfg(not(loom))]
+pub(crate) type RunnerRef = Arc<dyn RunTask>;
+/// The scheduler's reference to the shared allocation (loom build).
+#[cfg(loom)]
+pub(crate) type RunnerRef = Box<dyn RunTask>;
+
 /// Creates a task for `f`: the typed core for the handle and the type-erased
 /// runner for the scheduler, sharing one allocation.
-pub(crate) fn new_task<F, T>(
-    home: Option<ExecutorId>,
-    f: F,
-) -> (Arc<dyn TaskOps<T>>, Arc<dyn RunTask>)
+pub(crate) fn new_task<F, T>(home: Option<ExecutorId>, f: F) -> (HandleRef<T>, RunnerRef)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let cell = StdArc::new(TaskCell {
+    let cell = TaskCell {
         core: Core {
             state: State::new_pending(),
             home,
@@ -89,16 +105,49 @@ where
             waker: AtomicWaker::new(),
         },
         func: UnsafeCell::new(Some(f)),
-    });
-    let runner: StdArc<dyn RunTask> = cell.clone();
-    let handle: StdArc<dyn TaskOps<T>> = cell;
-    (arc_from_std(handle), arc_from_std(runner))
+    };
+    share(cell)
+}
+
+/// Splits `cell` into the handle's and the scheduler's references.
+#[cfg(not(loom))]
+fn share<T, C>(cell: C) -> (HandleRef<T>, RunnerRef)
+where
+    C: TaskOps<T> + 'static,
+{
+    let cell = Arc::new(cell);
+    let runner: RunnerRef = cell.clone();
+    (cell, runner)
+}
+
+/// Splits `cell` into the handle's and the scheduler's references.
+#[cfg(loom)]
+fn share<T, C>(cell: C) -> (HandleRef<T>, RunnerRef)
+where
+    T: Send + 'static,
+    C: TaskOps<T> + 'static,
+{
+    /// The scheduler's side: a second loom `Arc` to the boxed cell.
+    struct Runner<T>(HandleRef<T>);
+    impl<T: Send> RunTask for Runner<T> {
+        fn try_run(&self) -> bool {
+            self.0.try_run()
+        }
+        fn try_cancel(&self) -> bool {
+            self.0.try_cancel()
+        }
+        fn is_pending(&self) -> bool {
+            self.0.is_pending()
+        }
+    }
+    let boxed: Box<dyn TaskOps<T>> = Box::new(cell);
+    let handle = Arc::new(boxed);
+    let runner: RunnerRef = Box::new(Runner(Arc::clone(&handle)));
+    (handle, runner)
 }
 
 /// A core that is born finished with `outcome` (a rejected submission).
-pub(crate) fn finished_core<T: Send + 'static>(
-    outcome: Result<T, TaskError>,
-) -> Arc<dyn TaskOps<T>> {
+pub(crate) fn finished_core<T: Send + 'static>(outcome: Result<T, TaskError>) -> HandleRef<T> {
     /// A task with no closure: it can be neither run nor cancelled.
     struct Finished<T>(Core<T>);
     impl<T: Send> RunTask for Finished<T> {
@@ -117,14 +166,14 @@ pub(crate) fn finished_core<T: Send + 'static>(
             &self.0
         }
     }
-    let cell: StdArc<dyn TaskOps<T>> = StdArc::new(Finished(Core {
+    let (handle, _runner) = share(Finished(Core {
         state: State::new_finished(),
         home: None,
         outcome: UnsafeCell::new(Some(outcome)),
         callbacks: Callbacks::new_closed(),
         waker: AtomicWaker::new(),
     }));
-    arc_from_std(cell)
+    handle
 }
 
 // SAFETY: the closure and outcome are moved between threads (F: Send,

@@ -17,11 +17,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use self::cell::{Core, RunTask, TaskOps};
+use self::cell::{Core, HandleRef, RunnerRef};
 pub(crate) use self::error::panic_message;
 pub use self::error::TaskError;
 use crate::executor::{self, ExecutorId};
-use crate::sync::{Arc, Instant};
+use crate::sync::Instant;
 
 /// The handle of a submitted task: wait for it, poll it, cancel it, attach
 /// callbacks, or `.await` it.
@@ -73,7 +73,7 @@ use crate::sync::{Arc, Instant};
 #[must_use = "dropping a Task detaches it: the work runs, but its outcome is lost"]
 pub struct Task<T> {
     /// The shared allocation.
-    cell: Arc<dyn TaskOps<T>>,
+    cell: HandleRef<T>,
     /// `Task<T>` owns a `T` to come: no auto traits from the trait object.
     _marker: PhantomData<*const T>,
 }
@@ -89,7 +89,7 @@ impl<T> Unpin for Task<T> {}
 
 /// The scheduler's side of a task: run it or cancel it. Dropping it
 /// unrun cancels the task, so no task is ever silently lost.
-pub(crate) struct Runnable(Arc<dyn RunTask>);
+pub(crate) struct Runnable(RunnerRef);
 
 impl Runnable {
     /// Runs the task on this thread, unless it was claimed or cancelled.
@@ -130,7 +130,7 @@ where
 }
 
 impl<T: Send + 'static> Task<T> {
-    fn from_cell(cell: Arc<dyn TaskOps<T>>) -> Task<T> {
+    fn from_cell(cell: HandleRef<T>) -> Task<T> {
         Task {
             cell,
             _marker: PhantomData,
