@@ -56,6 +56,8 @@ pub(crate) struct WorkerContext {
 }
 
 crate::sync::thread_local! {
+    // loom's `thread_local!` has no `const { }` form; the shim serves both.
+    #[allow(clippy::missing_const_for_thread_local)]
     static CURRENT: Cell<Option<WorkerContext>> = Cell::new(None);
 }
 

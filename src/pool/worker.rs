@@ -36,6 +36,8 @@ pub(crate) struct WorkerThread {
 
 crate::sync::thread_local! {
     /// The worker running on this thread, while its main loop runs.
+    // loom's `thread_local!` has no `const { }` form; the shim serves both.
+    #[allow(clippy::missing_const_for_thread_local)]
     static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
 }
 
