@@ -103,6 +103,7 @@ impl Sleep {
                 self.counters
                     .fetch_add(SEARCHING_ONE.wrapping_sub(SLEEPING_ONE), AcqRel);
                 futex::wake_one(&**slot);
+                crate::sync::spin::note_woke_sleeper();
                 return true;
             }
         }

@@ -27,7 +27,7 @@ use super::state::{Snapshot, State, Wake};
 use super::TaskError;
 use crate::executor::{self, ExecutorId};
 use crate::sync::futex::{self, WaitOutcome};
-use crate::sync::spin::{spin_until, SPIN_BUDGET};
+use crate::sync::spin::{spin_until, take_woke_sleeper, SPIN_BUDGET};
 use crate::sync::{Arc, AtomicWaker, Instant, UnsafeCell};
 
 /// The part of a task that does not depend on its closure type.
@@ -284,9 +284,15 @@ impl<T> Core<T> {
         ready: impl Fn(Snapshot) -> bool,
         deadline: Option<Instant>,
     ) -> bool {
-        if ready(self.state.load())
-            || spin_until(SPIN_BUDGET, deadline, || ready(self.state.load()))
-        {
+        let state = self.state.load();
+        if ready(state) {
+            return true;
+        }
+        // If this thread just woke a sleeping worker for a task that is still
+        // pending, the worker is likely headed for this very CPU: sleep at
+        // once instead of spinning in its way.
+        let just_woke = take_woke_sleeper() && state.is_pending();
+        if !just_woke && spin_until(SPIN_BUDGET, deadline, || ready(self.state.load())) {
             return true;
         }
         let mut seen = self.state.load();

@@ -29,7 +29,9 @@ use crate::executor::Payload;
 /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"disk full"));
 /// ```
 pub struct TaskError {
-    kind: Kind,
+    /// Boxed, so that `Result<T, TaskError>` (stored in every task) costs
+    /// one word beyond `T`; errors are the rare path.
+    kind: Box<Kind>,
 }
 
 enum Kind {
@@ -60,24 +62,24 @@ impl TaskError {
     pub(crate) fn panic(payload: Payload) -> TaskError {
         let message = panic_message(&*payload);
         TaskError {
-            kind: Kind::Panic {
+            kind: Box::new(Kind::Panic {
                 payload: SyncPayload(payload),
                 message,
-            },
+            }),
         }
     }
 
     /// Cancelled before it started.
     pub(crate) fn cancelled() -> TaskError {
         TaskError {
-            kind: Kind::Cancelled,
+            kind: Box::new(Kind::Cancelled),
         }
     }
 
     /// Rejected: the pool was shut down.
     pub(crate) fn rejected() -> TaskError {
         TaskError {
-            kind: Kind::Rejected,
+            kind: Box::new(Kind::Rejected),
         }
     }
 
@@ -91,7 +93,7 @@ impl TaskError {
     /// assert!(err.is_panic());
     /// ```
     pub fn is_panic(&self) -> bool {
-        matches!(self.kind, Kind::Panic { .. })
+        matches!(*self.kind, Kind::Panic { .. })
     }
 
     /// Whether the task was cancelled before it started (by
@@ -110,7 +112,7 @@ impl TaskError {
     /// blocker.join().unwrap();
     /// ```
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.kind, Kind::Cancelled)
+        matches!(*self.kind, Kind::Cancelled)
     }
 
     /// Whether the task was submitted after its pool shut down.
@@ -123,7 +125,7 @@ impl TaskError {
     /// assert!(pool.submit(|| 1).join().unwrap_err().is_rejected());
     /// ```
     pub fn is_rejected(&self) -> bool {
-        matches!(self.kind, Kind::Rejected)
+        matches!(*self.kind, Kind::Rejected)
     }
 
     /// Returns the panic payload, e.g. for [`std::panic::resume_unwind`].
@@ -163,9 +165,11 @@ impl TaskError {
     /// assert!(err.try_into_panic().unwrap_err().is_rejected());
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, TaskError> {
-        match self.kind {
+        match *self.kind {
             Kind::Panic { payload, .. } => Ok(payload.0),
-            kind => Err(TaskError { kind }),
+            kind => Err(TaskError {
+                kind: Box::new(kind),
+            }),
         }
     }
 
@@ -179,7 +183,7 @@ impl TaskError {
     /// assert_eq!(err.panic_message(), Some("code 7"));
     /// ```
     pub fn panic_message(&self) -> Option<&str> {
-        match &self.kind {
+        match &*self.kind {
             Kind::Panic { message, .. } => message.as_deref(),
             _ => None,
         }
@@ -197,7 +201,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
+        match &*self.kind {
             Kind::Panic {
                 message: Some(message),
                 ..
@@ -211,7 +215,7 @@ impl fmt::Display for TaskError {
 
 impl fmt::Debug for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
+        match &*self.kind {
             Kind::Panic { message, .. } => f
                 .debug_struct("TaskError::Panic")
                 .field("message", message)
