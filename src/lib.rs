@@ -1,16 +1,21 @@
 //! Python's `concurrent.futures` and `threading.Event`, done the Rust way, on
 //! a lock-free work-stealing scheduler.
 //!
-//! stealpool is being built floor by floor (see `docs/design.md`). Today it
-//! ships its foundation:
-//!
-//! - [`Event`]: a manual-reset flag that threads and futures wait on, like
-//!   Python's `threading.Event`. One atomic word; waiting threads sleep on a
-//!   futex, async waiters are woken through their `Waker`. With nobody
-//!   waiting, `set`, `clear` and `is_set` are a single atomic operation each.
-//!
-//! The work-stealing `ThreadPool`, the `Task<T>` completion handle, fork-join
-//! and the process pool are built on this layer next.
+//! - [`ThreadPool`]: workers with one deque each plus a global injector; idle
+//!   workers steal, then sleep on a futex. [`submit`](ThreadPool::submit)
+//!   returns a [`Task`]; [`install`](ThreadPool::install) runs a borrowing
+//!   closure synchronously; [`spawn`](ThreadPool::spawn) is fire-and-forget;
+//!   [`map`](ThreadPool::map) yields results in input order;
+//!   [`shutdown`](ThreadPool::shutdown) and
+//!   [`shutdown_now`](ThreadPool::shutdown_now) mirror Python's
+//!   `shutdown(wait=True)` and `shutdown(cancel_futures=True)`.
+//! - [`Task<T>`]: the completion handle (Python's `Future`): wait, poll,
+//!   cancel, attach callbacks, or `.await` it. One allocation per task.
+//! - [`wait`] and [`as_completed`]: Python's functions of the same names.
+//! - [`Event`]: Python's `threading.Event` on one atomic word; threads and
+//!   futures wait on it alike.
+//! - [`submit`], [`spawn`] and [`current_thread_index`]: the current pool
+//!   (the caller's, on a worker; else a lazily built global pool).
 //!
 //! # The model
 //!
@@ -22,58 +27,54 @@
 //! someone sleeps. Every such protocol is model-checked with
 //! [loom](https://docs.rs/loom) (`loom-tests/`).
 //!
+//! Work moves the same way everywhere: a submission from outside a pool goes
+//! to the pool's injector, one from a worker to that worker's own deque;
+//! idle workers take from their deque, then the injector, then steal from
+//! siblings, and wake one another only when work is waiting and nobody is
+//! looking for it. A worker that waits for a task which has not started yet
+//! runs it itself instead of blocking; it never runs unrelated work while it
+//! waits (see `docs/design.md` for why).
+//!
 //! # Example
 //!
-//! A worker waits until configuration has been loaded; an async task waits
-//! for the same signal; one `set` releases both.
+//! Download-and-parse in the style of the `concurrent.futures` docs: submit
+//! the work, react to each result as it completes, and stop early on an
+//! [`Event`] that any task may set.
 //!
 //! ```
-//! use std::sync::atomic::{AtomicUsize, Ordering};
 //! use std::sync::Arc;
-//! use std::thread;
-//! use stealpool::Event;
+//! use stealpool::{as_completed, Event, ThreadPool};
 //!
-//! struct Shared {
-//!     config_loaded: Event,
-//!     workers: AtomicUsize,
-//! }
+//! let pool = ThreadPool::new(4).unwrap();
+//! let found = Arc::new(Event::new());
 //!
-//! let shared = Arc::new(Shared { config_loaded: Event::new(), workers: AtomicUsize::new(8) });
-//!
-//! let worker = {
-//!     let shared = Arc::clone(&shared);
-//!     thread::spawn(move || {
-//!         shared.config_loaded.wait();
-//!         // `set` happens-before this return: the write below is visible.
-//!         shared.workers.load(Ordering::Relaxed)
+//! let pages = ["alpha", "beta", "needle", "delta"];
+//! let tasks: Vec<_> = pages
+//!     .iter()
+//!     .map(|&page| {
+//!         let found = Arc::clone(&found);
+//!         pool.submit(move || {
+//!             if found.is_set() {
+//!                 return None; // someone already found it
+//!             }
+//!             let hit = page.contains("needle");
+//!             if hit {
+//!                 found.set();
+//!             }
+//!             Some((page, hit))
+//!         })
 //!     })
-//! };
-//! let async_waiter = {
-//!     let shared = Arc::clone(&shared);
-//!     thread::spawn(move || {
-//!         // Any executor works; a tiny one is spelled out here.
-//!         let waker = std::task::Waker::from(Arc::new(Unpark(thread::current())));
-//!         let mut cx = std::task::Context::from_waker(&waker);
-//!         let mut wait = std::pin::pin!(shared.config_loaded.wait_async());
-//!         while wait.as_mut().poll(&mut cx).is_pending() {
-//!             thread::park();
-//!         }
-//!     })
-//! };
+//!     .collect();
 //!
-//! shared.workers.store(16, Ordering::Relaxed);
-//! shared.config_loaded.set();
-//!
-//! assert_eq!(worker.join().unwrap(), 16);
-//! async_waiter.join().unwrap();
-//!
-//! struct Unpark(thread::Thread);
-//! impl std::task::Wake for Unpark {
-//!     fn wake(self: Arc<Self>) {
-//!         self.0.unpark();
+//! let mut hits = Vec::new();
+//! for (_index, outcome) in as_completed(tasks) {
+//!     if let Some((page, true)) = outcome.expect("no task panics") {
+//!         hits.push(page);
 //!     }
 //! }
-//! # use std::future::Future;
+//! assert_eq!(hits, ["needle"]);
+//! assert!(found.is_set());
+//! pool.shutdown(); // also what dropping the pool does
 //! ```
 #![deny(missing_docs)]
 

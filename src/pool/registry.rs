@@ -46,6 +46,10 @@ pub(crate) struct Registry {
     /// `SHUTDOWN | NOW | in-flight outside submissions × INJECTING_ONE`.
     /// Padded: every outside submission RMWs it twice.
     gate: CachePadded<AtomicUsize>,
+    /// `SHUTDOWN | NOW` again, on a line of its own that only shutdown
+    /// writes: the hot paths (every executed job, every idle spin) read the
+    /// flags here instead of pulling in the line submissions keep writing.
+    flags: CachePadded<AtomicUsize>,
     /// Workers that are neither exited nor blocked inside `shutdown`; the
     /// futex word `shutdown` waits on until it reaches zero.
     alive: AtomicU32,
@@ -80,6 +84,7 @@ impl Registry {
             stealers: stealers.into_boxed_slice(),
             sleep: Sleep::new(workers),
             gate: CachePadded::new(AtomicUsize::new(0)),
+            flags: CachePadded::new(AtomicUsize::new(0)),
             alive: AtomicU32::new(u32::try_from(workers).expect("too many workers")),
             threads: Mutex::new(Vec::new()),
             names: names.into_boxed_slice(),
@@ -115,8 +120,9 @@ impl Registry {
     /// Whether `shutdown` or `shutdown_now` has begun.
     #[inline]
     pub(crate) fn is_shut_down(&self) -> bool {
-        // Relaxed: a hint; the decisions that matter re-read with Acquire.
-        self.gate.load(Relaxed) & SHUTDOWN != 0
+        // Relaxed: a hint; the exit decision re-reads `gate` with Acquire,
+        // and the sleep re-check is ordered by the fences (README.md).
+        self.flags.load(Relaxed) & SHUTDOWN != 0
     }
 
     /// Whether `shutdown_now` has begun: queued jobs are abandoned.
@@ -124,7 +130,7 @@ impl Registry {
     pub(crate) fn is_shutting_down_now(&self) -> bool {
         // Relaxed: a hint; at worst one more job runs instead of being
         // abandoned, which is what a race with `shutdown_now` allows.
-        self.gate.load(Relaxed) & NOW != 0
+        self.flags.load(Relaxed) & NOW != 0
     }
 
     /// Whether a worker may exit now: shut down, and no outside submission
@@ -188,6 +194,8 @@ impl Registry {
         let bits = if now { SHUTDOWN | NOW } else { SHUTDOWN };
         // AcqRel: Release publishes the flag; Acquire orders our later reads.
         self.gate.fetch_or(bits, AcqRel);
+        // Relaxed: the fence below orders it for sleepers; others poll it.
+        self.flags.fetch_or(bits, Relaxed);
         // SeqCst fence: pairs with the fence in `Sleep::sleep`: a worker
         // about to sleep either sees the flag in its re-check, or is seen
         // SLEEPING by `wake_all` (README.md, shutdown).
