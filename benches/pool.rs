@@ -70,6 +70,15 @@ impl Countdown {
             done: Event::new(),
         })
     }
+    /// A countdown that lives for the rest of the run (one small leak per
+    /// iteration), so tasks can hold a plain `&'static` instead of cloning an
+    /// `Arc`: the tree benchmark then measures the pools, not refcounting.
+    fn leaked(n: usize) -> &'static Self {
+        Box::leak(Box::new(Countdown {
+            left: AtomicUsize::new(n),
+            done: Event::new(),
+        }))
+    }
     fn tick(&self) {
         if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.set();
@@ -209,41 +218,35 @@ fn nested_spawn(c: &mut Criterion) {
         .measurement_time(MEASURE)
         .throughput(Throughput::Elements(tasks));
 
-    fn stealpool_node(depth: u32, latch: Arc<Countdown>) {
+    fn stealpool_node(depth: u32, latch: &'static Countdown) {
         if depth > 0 {
-            let left = Arc::clone(&latch);
-            stealpool::spawn(move || stealpool_node(depth - 1, left));
-            let right = Arc::clone(&latch);
-            stealpool::spawn(move || stealpool_node(depth - 1, right));
+            stealpool::spawn(move || stealpool_node(depth - 1, latch));
+            stealpool::spawn(move || stealpool_node(depth - 1, latch));
         }
         latch.tick();
     }
     let pool = stealpool_pool();
     group.bench_function("stealpool_spawn", |b| {
         b.iter(|| {
-            let latch = Countdown::new(tasks as usize);
-            let root = Arc::clone(&latch);
-            pool.spawn(move || stealpool_node(DEPTH, root));
+            let latch = Countdown::leaked(tasks as usize);
+            pool.spawn(move || stealpool_node(DEPTH, latch));
             latch.done.wait();
         })
     });
     drop(pool);
 
-    fn rayon_node(depth: u32, latch: Arc<Countdown>) {
+    fn rayon_node(depth: u32, latch: &'static Countdown) {
         if depth > 0 {
-            let left = Arc::clone(&latch);
-            rayon::spawn(move || rayon_node(depth - 1, left));
-            let right = Arc::clone(&latch);
-            rayon::spawn(move || rayon_node(depth - 1, right));
+            rayon::spawn(move || rayon_node(depth - 1, latch));
+            rayon::spawn(move || rayon_node(depth - 1, latch));
         }
         latch.tick();
     }
     let pool = rayon_pool();
     group.bench_function("rayon_spawn", |b| {
         b.iter(|| {
-            let latch = Countdown::new(tasks as usize);
-            let root = Arc::clone(&latch);
-            pool.spawn(move || rayon_node(DEPTH, root));
+            let latch = Countdown::leaked(tasks as usize);
+            pool.spawn(move || rayon_node(DEPTH, latch));
             latch.done.wait();
         })
     });
@@ -258,21 +261,18 @@ fn nested_spawn(c: &mut Criterion) {
     });
     drop(pool);
 
-    fn tokio_node(depth: u32, latch: Arc<Countdown>) {
+    fn tokio_node(depth: u32, latch: &'static Countdown) {
         if depth > 0 {
-            let left = Arc::clone(&latch);
-            tokio::spawn(async move { tokio_node(depth - 1, left) });
-            let right = Arc::clone(&latch);
-            tokio::spawn(async move { tokio_node(depth - 1, right) });
+            tokio::spawn(async move { tokio_node(depth - 1, latch) });
+            tokio::spawn(async move { tokio_node(depth - 1, latch) });
         }
         latch.tick();
     }
     let rt = tokio_rt();
     group.bench_function("tokio_spawn", |b| {
         b.iter(|| {
-            let latch = Countdown::new(tasks as usize);
-            let root = Arc::clone(&latch);
-            rt.spawn(async move { tokio_node(DEPTH, root) });
+            let latch = Countdown::leaked(tasks as usize);
+            rt.spawn(async move { tokio_node(DEPTH, latch) });
             latch.done.wait();
         })
     });
