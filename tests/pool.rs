@@ -647,3 +647,18 @@ fn submit_from_task_after_shutdown_is_rejected() {
         shutter.join().unwrap();
     });
 }
+
+/// CPython gh-94440: a submit immediately cancelled right before
+/// `shutdown` does not hang it.
+#[test]
+fn submit_cancel_then_shutdown_does_not_hang() {
+    with_timeout(LIMIT, || {
+        for _ in 0..200 {
+            let pool = ThreadPool::new(2).unwrap();
+            let task = pool.submit(|| ());
+            task.cancel();
+            pool.shutdown();
+            assert!(task.is_done());
+        }
+    });
+}

@@ -495,3 +495,24 @@ fn debug_output() {
     t.wait();
     assert_eq!(format!("{t:?}"), "Task { state: \"complete\" }");
 }
+
+/// CPython `test_no_stale_references`: the closure and its captures are
+/// dropped once the task has run, while the handle is still held.
+#[test]
+fn closure_captures_dropped_after_run() {
+    with_timeout(LIMIT, || {
+        let pool = ThreadPool::new(1).unwrap();
+        let captured = Arc::new(());
+        let task = pool.submit({
+            let captured = Arc::clone(&captured);
+            move || drop(captured)
+        });
+        task.wait();
+        assert_eq!(
+            Arc::strong_count(&captured),
+            1,
+            "the closure outlived its run"
+        );
+        task.join().unwrap();
+    });
+}
