@@ -151,12 +151,18 @@ mod tests {
         // The waiter owns the latch on its stack and returns (freeing it) as
         // soon as it sees SET; the setter must not touch it afterwards.
         for _ in 0..if cfg!(miri) { 5 } else { 500 } {
+            /// A pointer that may cross threads: the test's own argument
+            /// (the waiter keeps the latch alive until it is set) makes it sound.
+            struct SendPtr(*const Latch);
+            // SAFETY: see above; the pointer is only used by `Latch::set`.
+            unsafe impl Send for SendPtr {}
             let setter = {
                 let latch = Latch::new();
-                let addr = &latch as *const Latch as usize;
+                let ptr = SendPtr(&latch);
                 let setter = thread::spawn(move || {
+                    let ptr = ptr;
                     // SAFETY: `wait` below keeps the latch alive until it is SET.
-                    unsafe { Latch::set(addr as *const Latch) };
+                    unsafe { Latch::set(ptr.0) };
                 });
                 latch.wait();
                 setter

@@ -97,13 +97,18 @@ mod locked {
                 .pop_front()
                 .map_or(Steal::Empty, Steal::Success)
         }
-        /// Moves up to half (at most 4) into `dest`, and pops one of them.
-        pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+        /// Moves up to half (at most `limit` in all, and at most 4) into
+        /// `dest`, and pops one of them.
+        pub(crate) fn steal_batch_with_limit_and_pop(
+            &self,
+            dest: &Worker<T>,
+            limit: usize,
+        ) -> Steal<T> {
             let mut queue = self.0.lock();
             let Some(first) = queue.pop_front() else {
                 return Steal::Empty;
             };
-            let extra = (queue.len() / 2).min(3);
+            let extra = (queue.len() / 2).min(3).min(limit - 1);
             let mut local = dest.0.lock();
             for _ in 0..extra {
                 if let Some(t) = queue.pop_front() {

@@ -144,9 +144,14 @@ impl Registry {
     }
 
     /// Takes a job from the injector, moving a batch into `local`.
+    ///
+    /// The batch is this worker's fair share, `len / workers` jobs (at least
+    /// the one it pops), as tokio does: a large backlog moves in big batches,
+    /// while a short queue is not swallowed whole by the first worker to look.
     pub(crate) fn steal_injected(&self, local: &super::queue::Worker<Job>) -> Option<Job> {
+        let limit = (self.injector.len() / self.num_threads()).max(1);
         loop {
-            match self.injector.steal_batch_and_pop(local) {
+            match self.injector.steal_batch_with_limit_and_pop(local, limit) {
                 Steal::Success(job) => return Some(job),
                 Steal::Empty => return None,
                 Steal::Retry => continue,
