@@ -4,6 +4,7 @@
 //! elsewhere they use a global pool with the default number of threads,
 //! built on first use and never shut down (like rayon's).
 
+use crate::pool::worker::WorkerThread;
 use crate::pool::ThreadPool;
 use crate::sync::OnceLock;
 use crate::task::Task;
@@ -61,6 +62,62 @@ where
         Some(pool) => pool.spawn(f),
         None => global().spawn(f),
     });
+}
+
+/// Runs `a` and `b`, potentially in parallel, on the current pool (the
+/// caller's, if it is a worker; else the global pool), and returns both
+/// results. See [`ThreadPool::join`].
+///
+/// # Examples
+///
+/// ```
+/// fn fib(n: u32) -> u64 {
+///     if n < 2 {
+///         return n as u64;
+///     }
+///     let (a, b) = stealpool::join(|| fib(n - 1), || fib(n - 2));
+///     a + b
+/// }
+/// assert_eq!(fib(20), 6765);
+/// ```
+pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    WorkerThread::with_current(|worker| match worker {
+        Some(worker) => crate::forkjoin::join_on(worker, a, b),
+        None => global().install(|| join(a, b)),
+    })
+}
+
+/// Creates a [`Scope`](crate::Scope) on the current pool (the caller's, if it
+/// is a worker; else the global pool), runs `f` in it, and returns once every
+/// closure spawned in it has finished. See [`ThreadPool::scope`].
+///
+/// # Examples
+///
+/// ```
+/// let words = ["a", "bb", "ccc"];
+/// let mut lengths = [0; 3];
+/// stealpool::scope(|s| {
+///     for (word, len) in words.iter().zip(lengths.iter_mut()) {
+///         s.spawn(move || *len = word.len());
+///     }
+/// });
+/// assert_eq!(lengths, [1, 2, 3]);
+/// ```
+pub fn scope<'env, F, R>(f: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope crate::Scope<'scope, 'env>) -> R + Send,
+    R: Send,
+{
+    WorkerThread::with_current(|worker| match worker {
+        Some(worker) => crate::forkjoin::scope_on(worker, &worker.registry, f),
+        None => global().install(|| scope(f)),
+    })
 }
 
 /// The index of the calling thread in its pool, if it is a pool worker.

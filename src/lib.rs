@@ -81,6 +81,7 @@
 mod combinators;
 mod event;
 mod executor;
+mod forkjoin;
 mod global;
 mod latch;
 #[cfg(loom)]
@@ -92,7 +93,8 @@ mod task;
 
 pub use combinators::{as_completed, wait, AsCompleted, WaitFor, WaitResult};
 pub use event::{Event, WaitAsync};
-pub use global::{current_thread_index, spawn, submit};
+pub use forkjoin::Scope;
+pub use global::{current_thread_index, join, scope, spawn, submit};
 pub use pool::{BuildError, Map, PoolStats, ThreadPool, ThreadPoolBuilder};
 pub use task::{Task, TaskError};
 

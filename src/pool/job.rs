@@ -15,8 +15,12 @@ pub(crate) enum Job {
     Task(Runnable),
     /// A `spawn`ed closure; a panic goes to the pool's panic handler.
     Spawn(Box<dyn FnOnce() + Send + 'static>),
-    /// A job on the stack of a caller blocked in `install` until it runs.
+    /// A job on the stack of a caller blocked in `install` or `join` until
+    /// it runs.
     Stack(StackJobRef),
+    /// A `Scope::spawn`ed closure: it catches its own panic for its scope,
+    /// and must run even in `shutdown_now` (its scope waits for it).
+    Scoped(Box<dyn FnOnce() + Send + 'static>),
 }
 
 /// What running a job produced that the worker must report.
@@ -46,12 +50,18 @@ impl Job {
                 unsafe { job.execute() };
                 Ran::Quiet
             }
+            // The scope's wrapper catches the closure's panic itself; a panic
+            // escaping it would be a bug of ours, reported like a spawn's.
+            Job::Scoped(f) => match catch_unwind(AssertUnwindSafe(f)) {
+                Ok(()) => Ran::Quiet,
+                Err(payload) => Ran::SpawnPanicked(payload),
+            },
         }
     }
 
     /// Disposes of the job during `shutdown_now`: a task is cancelled, a
-    /// spawned closure is dropped unrun, and a stack job still runs (its
-    /// caller is blocked on it).
+    /// spawned closure is dropped unrun, and a stack job or a scope's job
+    /// still runs (its caller is blocked on it).
     pub(crate) fn abandon(self) -> Ran {
         match self {
             Job::Task(task) => {
@@ -62,7 +72,7 @@ impl Job {
                 Ok(()) => Ran::Quiet,
                 Err(payload) => Ran::SpawnPanicked(payload),
             },
-            stack @ Job::Stack(_) => stack.run(),
+            waited_on @ (Job::Stack(_) | Job::Scoped(_)) => waited_on.run(),
         }
     }
 }
@@ -73,6 +83,7 @@ impl fmt::Debug for Job {
             Job::Task(_) => "Job::Task",
             Job::Spawn(_) => "Job::Spawn",
             Job::Stack(_) => "Job::Stack",
+            Job::Scoped(_) => "Job::Scoped",
         })
     }
 }
@@ -90,6 +101,11 @@ pub(crate) struct StackJobRef {
 unsafe impl Send for StackJobRef {}
 
 impl StackJobRef {
+    /// Whether this refers to the job at `job`.
+    pub(crate) fn is(&self, job: *const ()) -> bool {
+        std::ptr::eq(self.job, job)
+    }
+
     /// Runs the job and sets its latch.
     ///
     /// # Safety
@@ -156,6 +172,32 @@ where
         // SAFETY: the latch is live now; after this call the owner may free
         // the job, and we do not touch it again.
         unsafe { Latch::set(&job.latch) };
+    }
+
+    /// The job's address, to recognise its `StackJobRef` when popped back.
+    pub(crate) fn addr(&self) -> *const () {
+        self as *const Self as *const ()
+    }
+
+    /// The latch the executor sets after writing the result.
+    pub(crate) fn latch(&self) -> &Latch {
+        &self.latch
+    }
+
+    /// Takes the result (`Err` with the payload if the closure panicked).
+    ///
+    /// # Panics
+    ///
+    /// If the latch is not set yet (the job has not run).
+    pub(crate) fn take_result(&self) -> std::thread::Result<R> {
+        assert!(
+            self.latch.probe(),
+            "StackJob::take_result before the job ran"
+        );
+        // SAFETY: the latch is set (Acquire in `probe`): the executor wrote the
+        // result and no longer touches the job.
+        let result = self.result.with_mut(|slot| unsafe { (*slot).take() });
+        result.expect("a job whose latch is set has a result")
     }
 
     /// Blocks until the job has run, then returns its result, resuming its

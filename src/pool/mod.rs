@@ -5,13 +5,13 @@
 //! shutdown protocol) is written up in `src/pool/README.md`.
 
 mod builder;
-mod job;
+pub(crate) mod job;
 mod map;
 mod queue;
-mod registry;
+pub(crate) mod registry;
 mod sleep;
 mod stats;
-mod worker;
+pub(crate) mod worker;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -181,6 +181,91 @@ impl ThreadPool {
             panic!("ThreadPool::install: the pool is shut down");
         }
         job.wait_and_take()
+    }
+
+    /// Runs `a` and `b`, potentially in parallel, and returns both results.
+    ///
+    /// Called on a worker of this pool, `b` is pushed onto the worker's own
+    /// deque (no heap allocation) where idle workers may steal it, `a` runs
+    /// on the caller, and then `b` is popped back and run inline unless it
+    /// was stolen — in which case the caller runs other pool work until `b`
+    /// is done. Off the pool, the pair runs inside the pool as with
+    /// [`install`](ThreadPool::install). Both closures may borrow from the
+    /// caller's stack.
+    ///
+    /// **Re-entrancy:** while `b` runs elsewhere, the caller may run other
+    /// jobs of the pool on its stack; do not hold a lock across `join` that
+    /// such a job could take.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `a` or `b` is resumed here after both have finished (if
+    /// both panic, `a`'s). Called from outside a shut-down pool, panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn sum(pool: &stealpool::ThreadPool, v: &[u64]) -> u64 {
+    ///     if v.len() <= 1024 {
+    ///         return v.iter().sum();
+    ///     }
+    ///     let (left, right) = v.split_at(v.len() / 2);
+    ///     let (a, b) = pool.join(|| sum(pool, left), || sum(pool, right));
+    ///     a + b
+    /// }
+    /// let pool = stealpool::ThreadPool::new(2).unwrap();
+    /// let v: Vec<u64> = (1..=100_000).collect();
+    /// assert_eq!(sum(&pool, &v), 5_000_050_000);
+    /// ```
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        WorkerThread::with_current_of(&self.registry, |worker| match worker {
+            Some(worker) => crate::forkjoin::join_on(worker, a, b),
+            None => self.install(|| crate::join(a, b)),
+        })
+    }
+
+    /// Creates a [`Scope`](crate::Scope) for spawning closures that borrow
+    /// from the caller's stack, runs `f` in it, and returns once every
+    /// closure spawned in it (recursively) has finished.
+    ///
+    /// `f` runs on a worker of this pool (as with
+    /// [`install`](ThreadPool::install)); while it waits for the spawned
+    /// closures, that worker runs pool work (see [`join`](ThreadPool::join)
+    /// on re-entrancy).
+    ///
+    /// # Panics
+    ///
+    /// A panic in `f` or in a spawned closure is resumed here once all have
+    /// finished (`f`'s first, else the first spawned one's). Called from
+    /// outside a shut-down pool, panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(2).unwrap();
+    /// let mut buffer = vec![0_u32; 8];
+    /// pool.scope(|s| {
+    ///     for (i, x) in buffer.iter_mut().enumerate() {
+    ///         s.spawn(move || *x = i as u32 * 3);
+    ///     }
+    /// });
+    /// assert_eq!(buffer, [0, 3, 6, 9, 12, 15, 18, 21]);
+    /// ```
+    pub fn scope<'env, F, R>(&self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope crate::Scope<'scope, 'env>) -> R + Send,
+        R: Send,
+    {
+        WorkerThread::with_current_of(&self.registry, |worker| match worker {
+            Some(worker) => crate::forkjoin::scope_on(worker, &self.registry, f),
+            None => self.install(|| self.scope(f)),
+        })
     }
 
     /// Submits `f(item)` for every item at once and returns an iterator over
@@ -426,6 +511,12 @@ impl PoolRef<'_> {
         spawn_on(self.0, f);
     }
 }
+
+// A panic never leaves the pool's state half-updated: user code runs only
+// inside `catch_unwind` boundaries, after or before the pool's own updates.
+// So a pool observed across a caught panic is as good as before.
+impl std::panic::UnwindSafe for ThreadPool {}
+impl std::panic::RefUnwindSafe for ThreadPool {}
 
 impl Drop for ThreadPool {
     /// `shutdown()`: finishes the queued work and joins the workers.

@@ -10,6 +10,7 @@ use super::queue::Worker;
 use super::registry::Registry;
 use super::sleep::Idle;
 use crate::executor::{self, WorkerContext, WorkerGuard};
+use crate::latch::Latch;
 use crate::sync::spin::spin_until;
 use crate::sync::Arc;
 
@@ -18,6 +19,10 @@ use crate::sync::Arc;
 /// the VMs this crate is tuned on); a worker that then sleeps has burnt at
 /// most this much CPU.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// How long a worker waiting in `join`/`scope` spins for new work or its
+/// latch before it sleeps on the latch.
+const HELP_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// One worker, living on its own thread's stack for the thread's life.
 pub(crate) struct WorkerThread {
@@ -79,8 +84,14 @@ impl WorkerThread {
         self.registry.sleep.new_work();
     }
 
+    /// Pops this worker's own deque (its most recent push first).
+    #[inline]
+    pub(crate) fn pop_local(&self) -> Option<Job> {
+        self.deque.pop()
+    }
+
     /// Finds a job: own deque, then the injector (a batch), then siblings.
-    fn find_work(&self) -> Option<Job> {
+    pub(crate) fn find_work(&self) -> Option<Job> {
         if let Some(job) = self.deque.pop() {
             return Some(job);
         }
@@ -104,7 +115,7 @@ impl WorkerThread {
     }
 
     /// Runs (or, in `shutdown_now`, abandons) one job.
-    fn execute(&self, job: Job) {
+    pub(crate) fn execute(&self, job: Job) {
         let stats = &self.registry.stats[self.index];
         stats.set_running(true);
         let ran = if self.registry.is_shutting_down_now() {
@@ -127,6 +138,27 @@ impl WorkerThread {
                 return;
             } else {
                 crate::sync::thread::yield_now();
+            }
+        }
+    }
+
+    /// Keeps busy until `latch` is set: runs whatever work this worker can
+    /// find (its own deque, the injector, siblings) and sleeps on the latch
+    /// only when there is none. Used by `join` and `scope`, whose latch is set
+    /// by whoever runs their last job.
+    pub(crate) fn wait_helping(&self, latch: &Latch) {
+        while !latch.probe() {
+            match self.find_work() {
+                Some(job) => self.execute(job),
+                None => {
+                    // Nothing to help with: spin a little, then sleep on the
+                    // latch itself (its setter wakes us).
+                    if !spin_until(HELP_SPIN, None, || {
+                        latch.probe() || self.registry.has_work()
+                    }) {
+                        latch.wait();
+                    }
+                }
             }
         }
     }

@@ -86,6 +86,11 @@ unsafe impl<T: Send> Send for Task<T> {}
 // required for that, and `T: Send` for the rest.
 unsafe impl<T: Send + Sync> Sync for Task<T> {}
 impl<T> Unpin for Task<T> {}
+// A panic in user code (the closure, a callback) is caught before the task's
+// state is touched, and the state machine itself does not panic midway: a
+// handle seen across a caught panic is consistent.
+impl<T> std::panic::UnwindSafe for Task<T> {}
+impl<T> std::panic::RefUnwindSafe for Task<T> {}
 
 /// The scheduler's side of a task: run it or cancel it. Dropping it
 /// unrun cancels the task, so no task is ever silently lost.

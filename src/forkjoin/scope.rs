@@ -1,0 +1,178 @@
+//! [`Scope`]: spawn closures that borrow from the caller's stack; the scope
+//! returns after all of them have finished.
+//!
+//! # Protocol
+//!
+//! - `pending` counts the scope's body plus every spawned job not yet
+//!   finished. `spawn` increments it *before* queueing the job; a finished
+//!   job (and the body, when it returns) decrements it.
+//! - Whoever decrements it to zero sets the scope's [`Latch`] — as its very
+//!   last access to the scope, which lives on the owner's stack.
+//! - The owner waits only on the latch (never on `pending`), helping with
+//!   pool work meanwhile, so it cannot return while a job still holds the
+//!   scope.
+//! - The first panic of a job is stored (under a mutex, before the job's
+//!   decrement) and resumed on the owner after everything finished; a panic
+//!   in the body is resumed in preference.
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use crate::latch::Latch;
+use crate::pool::job::Job;
+use crate::pool::registry::Registry;
+use crate::pool::worker::WorkerThread;
+use crate::sync::atomic::AtomicUsize;
+use crate::sync::atomic::Ordering::{AcqRel, Relaxed};
+use crate::sync::Mutex;
+
+/// A scope for spawning closures that borrow from the caller's stack, made
+/// by [`ThreadPool::scope`](crate::ThreadPool::scope) or [`scope`](crate::scope).
+///
+/// Every closure spawned in the scope (recursively: a spawned closure may
+/// capture the `&Scope` and spawn more) has finished when `scope` returns;
+/// so closures may borrow anything that outlives the scope. The first panic
+/// of a spawned closure is resumed on the caller after all have finished.
+///
+/// # Examples
+///
+/// ```
+/// let mut chunks = vec![vec![1, 2], vec![3, 4, 5], vec![6]];
+/// let total = std::sync::atomic::AtomicUsize::new(0);
+/// stealpool::scope(|s| {
+///     for chunk in chunks.iter_mut() {
+///         let total = &total;
+///         s.spawn(move || {
+///             chunk.iter_mut().for_each(|x| *x *= 10);
+///             total.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+///         });
+///     }
+/// });
+/// assert_eq!(chunks, [vec![10, 20], vec![30, 40, 50], vec![60]]);
+/// assert_eq!(total.into_inner(), 6);
+/// ```
+pub struct Scope<'scope, 'env: 'scope> {
+    /// The pool the scope's jobs run on.
+    registry: &'scope Registry,
+    /// The body plus every unfinished spawned job. RMW only.
+    pending: AtomicUsize,
+    /// Set by whoever brings `pending` to zero; waited on by the owner.
+    done: Latch,
+    /// The first panic of a spawned job.
+    panic: Mutex<Option<Box<dyn Any + Send + 'static>>>,
+    /// Invariance in both lifetimes, as `std::thread::Scope`.
+    _scope: PhantomData<&'scope mut &'scope ()>,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Spawns `f` into the scope: it may run on any worker of the pool, and
+    /// the scope does not return before it has finished.
+    ///
+    /// To spawn from inside a spawned closure, capture the `&Scope` (it is
+    /// `Copy`-able as a reference and `Send`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(2).unwrap();
+    /// let mut results = [0_u64; 4];
+    /// pool.scope(|s| {
+    ///     for (i, slot) in results.iter_mut().enumerate() {
+    ///         s.spawn(move || *slot = (i as u64 + 1).pow(2));
+    ///     }
+    /// });
+    /// assert_eq!(results, [1, 4, 9, 16]);
+    /// ```
+    pub fn spawn<F>(&'scope self, f: F)
+    where
+        F: FnOnce() + Send + 'scope,
+    {
+        // Relaxed: the increment happens-before the job's decrement through
+        // the queue (push/steal synchronise); nothing is published here.
+        self.pending.fetch_add(1, Relaxed);
+        let scope = ScopePtr(self as *const Self as *const ());
+        let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || {
+            let scope = scope;
+            // SAFETY: the scope outlives this job: its owner waits for
+            // `pending` to reach zero, which needs this job's decrement.
+            let this = unsafe { &*(scope.0 as *const Scope<'scope, 'env>) };
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+                this.panic.lock().get_or_insert(payload);
+            }
+            this.finish_one();
+        });
+        // SAFETY: only the lifetime is erased. The job borrows data that
+        // outlives `'scope`, and the scope's owner does not return before
+        // the job has run (it waits for `pending`), so the job never runs
+        // after its borrows end.
+        let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
+        let job = Job::Scoped(job);
+        WorkerThread::with_current_of(self.registry, |worker| match worker {
+            Some(worker) => worker.push(job),
+            None => {
+                // Only a thread that is not a worker of this pool gets here
+                // (a spawned closure always runs on one): inject it. The pool
+                // cannot be shut down under a live scope's owner, which runs
+                // on one of its workers.
+                if self.registry.inject(job).is_err() {
+                    unreachable!("a scope's pool is shut down while the scope runs");
+                }
+            }
+        });
+    }
+
+    /// One of the body or a job has finished: decrement, and set the latch
+    /// if it was the last. Must be the caller's last access to the scope.
+    fn finish_one(&self) {
+        // AcqRel: Release publishes this job's effects; Acquire (for the last
+        // one) gathers everyone's before the latch publishes them to the owner.
+        if self.pending.fetch_sub(1, AcqRel) == 1 {
+            // SAFETY: the scope is live: its owner waits for this latch.
+            unsafe { Latch::set(&self.done) };
+        }
+    }
+}
+
+/// A pointer to a scope that may cross threads with its job.
+struct ScopePtr(*const ());
+
+// SAFETY: a `Scope` is `Sync` (atomics, a mutex, a latch, a shared
+// registry reference), so sharing its address with the thread that runs
+// the job is sound; the lifetime argument is in `spawn`.
+unsafe impl Send for ScopePtr {}
+
+/// `scope(f)` on the worker `worker` of `registry`.
+pub(crate) fn scope_on<'env, F, R>(worker: &WorkerThread, registry: &Registry, f: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R + Send,
+    R: Send,
+{
+    let scope = Scope {
+        registry,
+        pending: AtomicUsize::new(1),
+        done: Latch::new(),
+        panic: Mutex::new(None),
+        _scope: PhantomData,
+        _env: PhantomData,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    scope.finish_one();
+    worker.wait_helping(&scope.done);
+    let job_panic = scope.panic.lock().take();
+    match (result, job_panic) {
+        (Err(panic), _) => resume_unwind(panic),
+        (Ok(_), Some(panic)) => resume_unwind(panic),
+        (Ok(value), None) => value,
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("pending", &self.pending.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
