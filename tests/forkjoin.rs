@@ -45,8 +45,8 @@ fn join_on_one_thread_and_both_sides_run_on_the_pool() {
     with_timeout(LIMIT, || {
         let pool = ThreadPool::new(1).unwrap();
         let (a, b) = pool.join(
-            || stealpool::current_thread_index(),
-            || stealpool::current_thread_index(),
+            stealpool::current_thread_index,
+            stealpool::current_thread_index,
         );
         assert_eq!((a, b), (Some(0), Some(0)));
         assert_eq!(pool.install(|| fib(18)), 2584);
