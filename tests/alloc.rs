@@ -78,4 +78,23 @@ fn allocations_per_task() {
     });
     assert_eq!(allocs, 0, "waiting allocated");
     assert_eq!(task.join().unwrap(), 7);
+
+    // join on a worker: `b` lives on the caller's stack; no allocation.
+    fn fib(n: u32) -> u64 {
+        if n < 2 {
+            return u64::from(n);
+        }
+        let (a, b) = stealpool::join(|| fib(n - 1), || fib(n - 2));
+        a + b
+    }
+    pool.install(|| fib(20)); // warm up: the deques reach their working size
+    let allocs = count(|| {
+        pool.install(|| {
+            for _ in 0..10 {
+                assert_eq!(fib(20), 6765);
+            }
+        });
+    });
+    // 10 × fib(20) is ~218 000 joins; a deque that grows once may allocate.
+    assert!(allocs <= 4, "join allocated: {allocs} allocations for ~218 000 joins");
 }
