@@ -19,6 +19,10 @@
 //! tiny executor); `shutdown` that waits for queued work and rejects later
 //! submissions; and the deadlock Python's docs warn about (a task that waits
 //! on a task of its own one-thread pool), which stealpool runs to completion.
+//!
+//! **Fork-join.** A parallel sum by recursive `join` against the sequential
+//! loop, and a `scope` whose spawned closures fill a borrowed buffer in place.
+//! (`examples/parallel_quicksort.rs` sorts with `join`.)
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -46,6 +50,58 @@ fn main() {
     println!("stealpool tour\n");
     event_section();
     thread_pool_section();
+    fork_join_section();
+}
+
+/// Fork-join: `join` for divide and conquer, `scope` for borrowed buffers.
+fn fork_join_section() {
+    println!("\n== Fork-join: join and scope ==");
+    let pool = ThreadPool::builder().build().unwrap();
+
+    /// Sums `v` by splitting it in halves with `join` down to a cutoff.
+    fn parallel_sum(v: &[u64]) -> u64 {
+        if v.len() <= 16 * 1024 {
+            return v.iter().sum();
+        }
+        let (left, right) = v.split_at(v.len() / 2);
+        let (a, b) = stealpool::join(|| parallel_sum(left), || parallel_sum(right));
+        a + b
+    }
+    let numbers: Vec<u64> = (0..8_000_000).collect();
+    let start = Instant::now();
+    let sequential: u64 = numbers.iter().sum();
+    let t_seq = start.elapsed();
+    let start = Instant::now();
+    let parallel = pool.install(|| parallel_sum(&numbers));
+    let t_par = start.elapsed();
+    assert_eq!(parallel, sequential);
+    println!(
+        "sum of 8M numbers: sequential {t_seq:.2?}, recursive join on {} threads {t_par:.2?} (same result: {parallel})",
+        pool.num_threads()
+    );
+
+    // A scope: spawned closures borrow disjoint parts of a buffer on our
+    // stack; `scope` returns only after all of them finished.
+    let mut image = vec![0_u8; 1 << 20];
+    let start = Instant::now();
+    pool.scope(|s| {
+        for (row, line) in image.chunks_mut(1024).enumerate() {
+            s.spawn(move || {
+                for (col, pixel) in line.iter_mut().enumerate() {
+                    *pixel = ((row ^ col) & 0xFF) as u8;
+                }
+            });
+        }
+    });
+    let checksum: u64 = image.iter().map(|&p| u64::from(p)).sum();
+    println!(
+        "scope: 1024 spawned closures filled a borrowed 1 MiB buffer in {:.2?} (checksum {checksum})",
+        start.elapsed()
+    );
+    println!(
+        "join pushes its second closure where idle workers can steal it and runs it itself if nobody did;\n\
+         while it waits for a stolen half it runs other pool work, so no thread sits idle."
+    );
 }
 
 /// What one way of waiting cost the client.

@@ -96,5 +96,8 @@ fn allocations_per_task() {
         });
     });
     // 10 × fib(20) is ~218 000 joins; a deque that grows once may allocate.
-    assert!(allocs <= 4, "join allocated: {allocs} allocations for ~218 000 joins");
+    assert!(
+        allocs <= 4,
+        "join allocated: {allocs} allocations for ~218 000 joins"
+    );
 }

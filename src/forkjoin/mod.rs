@@ -4,11 +4,13 @@
 //!
 //! 1. `b` becomes a [`StackJob`] on the caller's stack (no heap allocation)
 //!    and is pushed onto the worker's own deque, where idle siblings can
-//!    steal it (work-first, as rayon).
+//!    steal it (work-first, as rayon). The push wakes a sleeping sibling on a
+//!    fence-free hint: a wake-up lost to a sibling falling asleep at that
+//!    instant costs parallelism, never progress, since step 3 runs `b` here.
 //! 2. The caller runs `a`, catching its panic.
-//! 3. It pops its deque: if the top is `b`, nobody stole it, and it runs `b`
-//!    inline. Anything else on top was pushed by `a` after `b` and is run
-//!    first (it is `a`'s leftover work).
+//! 3. It pops its deque: if the top is `b`, nobody stole it, and it calls
+//!    `b` directly (no latch). Anything else on top was pushed by `a` after
+//!    `b` and is run first (it is `a`'s leftover work).
 //! 4. If `b` was stolen, the caller keeps busy until `b`'s latch is set —
 //!    running whatever work it can find — and sleeps on the latch only when
 //!    there is none.
@@ -46,16 +48,22 @@ where
     RB: Send,
 {
     let job_b = StackJob::new(b);
-    // SAFETY: `job_b` lives on this frame, unmoved, until its latch is set:
-    // every path below waits for that before returning or unwinding.
-    worker.push(unsafe { job_b.as_job() });
+    // SAFETY: `job_b` lives on this frame, unmoved, until it has run: every
+    // path below either runs it inline or waits for its latch before
+    // returning or unwinding.
+    worker.push_own(unsafe { job_b.as_job() });
     let result_a = catch_unwind(AssertUnwindSafe(a));
 
-    while !job_b.latch().probe() {
+    let mut result_b = None;
+    while result_b.is_none() {
+        if job_b.latch().probe() {
+            result_b = Some(job_b.take_result());
+            break;
+        }
         match worker.pop_local() {
             Some(Job::Stack(job)) if job.is(job_b.addr()) => {
-                // Not stolen: run `b` here.
-                worker.execute(Job::Stack(job));
+                // Not stolen: run `b` here, directly (no latch needed).
+                result_b = Some(job_b.run_inline());
             }
             Some(other) => worker.execute(other),
             None => {
@@ -64,7 +72,7 @@ where
             }
         }
     }
-    let result_b = job_b.take_result();
+    let result_b = result_b.expect("the loop ends with b's result");
     match (result_a, result_b) {
         (Ok(ra), Ok(rb)) => (ra, rb),
         (Err(panic), _) | (Ok(_), Err(panic)) => resume_unwind(panic),

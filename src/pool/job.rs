@@ -174,6 +174,15 @@ where
         unsafe { Latch::set(&job.latch) };
     }
 
+    /// Runs the job on the owner's own thread, having popped its reference
+    /// back from the deque before anyone stole it: no latch, no result slot.
+    pub(crate) fn run_inline(&self) -> std::thread::Result<R> {
+        // SAFETY: the owner popped the only reference to this job back, so no
+        // other thread can execute it; we are the only party touching `func`.
+        let f = self.func.with_mut(|f| unsafe { (*f).take() });
+        catch_unwind(AssertUnwindSafe(f.expect("a stack job runs once")))
+    }
+
     /// The job's address, to recognise its `StackJobRef` when popped back.
     pub(crate) fn addr(&self) -> *const () {
         self as *const Self as *const ()

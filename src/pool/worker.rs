@@ -84,6 +84,16 @@ impl WorkerThread {
         self.registry.sleep.new_work();
     }
 
+    /// Pushes a job that this worker will run itself if nobody steals it
+    /// (`join`'s second half), waking a sibling only on a cheap hint: a
+    /// wake-up lost to a sibling falling asleep at this instant costs
+    /// parallelism, never progress, since the pusher pops the job back.
+    #[inline]
+    pub(crate) fn push_own(&self, job: Job) {
+        self.deque.push(job);
+        self.registry.sleep.new_work_hint();
+    }
+
     /// Pops this worker's own deque (its most recent push first).
     #[inline]
     pub(crate) fn pop_local(&self) -> Option<Job> {
