@@ -11,10 +11,12 @@
 //!   `shutdown(wait=True)` and `shutdown(cancel_futures=True)`.
 //! - [`Task<T>`]: the completion handle (Python's `Future`): wait, poll,
 //!   cancel, attach callbacks, or `.await` it. One allocation per task.
+//! - [`join`] and [`scope`]: fork-join on the same workers, as in rayon.
 //! - [`wait`] and [`as_completed`]: Python's functions of the same names.
 //! - [`Event`]: Python's `threading.Event` on one atomic word; threads and
 //!   futures wait on it alike.
-//! - [`submit`], [`spawn`] and [`current_thread_index`]: the current pool
+//! - [`submit`], [`spawn`], [`join`], [`scope`] and [`current_thread_index`]:
+//!   the current pool
 //!   (the caller's, on a worker; else a lazily built global pool).
 //!
 //! # The model
