@@ -36,7 +36,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 pub(crate) use self::scope::scope_on;
 pub use self::scope::Scope;
-use crate::pool::job::{Job, StackJob};
+use crate::pool::job::{Job, JoinFrame, StackJob};
 use crate::pool::worker::WorkerThread;
 
 /// `join` on the worker `worker` (see the module docs).
@@ -48,13 +48,20 @@ where
     RB: Send,
 {
     let job_b = StackJob::new(b);
-    // SAFETY: `job_b` lives on this frame, unmoved, until it has run: every
-    // path below either runs it inline or waits for its latch before
-    // returning or unwinding.
-    worker.push_own(unsafe { job_b.as_job() });
+    // SAFETY: `job_b` lives on this frame, unmoved, until it has run: it is
+    // either called directly below (never shared), or, once promoted into the
+    // deque, waited for (popped back or its latch set) before we return.
+    let frame = JoinFrame::new(unsafe { job_b.as_job_ref() }, worker.newest_frame());
+    worker.enter_frame(&frame);
+    worker.share_if_asked();
     let result_a = catch_unwind(AssertUnwindSafe(a));
+    worker.leave_frame(&frame);
 
     let mut result_b = None;
+    if frame.take().is_some() {
+        // Never shared: nobody else can run `b`; call it directly.
+        result_b = Some(job_b.run_inline());
+    }
     while result_b.is_none() {
         if job_b.latch().probe() {
             result_b = Some(job_b.take_result());
@@ -62,7 +69,7 @@ where
         }
         match worker.pop_local() {
             Some(Job::Stack(job)) if job.is(job_b.addr()) => {
-                // Not stolen: run `b` here, directly (no latch needed).
+                // Shared but not stolen: run `b` here, directly.
                 result_b = Some(job_b.run_inline());
             }
             Some(other) => worker.execute(other),

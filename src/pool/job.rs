@@ -88,6 +88,56 @@ impl fmt::Debug for Job {
     }
 }
 
+/// A fork that `join` has not shared yet: the second half of a `join`,
+/// recorded on the caller's stack instead of pushed onto the deque. The
+/// worker keeps its live frames in a list (newest first); when a sibling asks
+/// for work, the worker *promotes* its oldest frame — pushes the job where
+/// thieves can steal it (heartbeat scheduling, as Spice and chili do).
+pub(crate) struct JoinFrame {
+    /// The job, until promoted (then `None`: it is in the deque). A bare
+    /// `StackJobRef` (no drop glue): the common `join` takes it back unshared.
+    pending: std::cell::Cell<Option<StackJobRef>>,
+    /// The frame of the enclosing `join` on this worker, or null.
+    older: *const JoinFrame,
+}
+
+impl JoinFrame {
+    /// A frame for `job`, enclosed by `older`.
+    pub(crate) fn new(job: StackJobRef, older: *const JoinFrame) -> Self {
+        JoinFrame {
+            pending: std::cell::Cell::new(Some(job)),
+            older,
+        }
+    }
+
+    /// The enclosing frame.
+    pub(crate) fn older(&self) -> *const JoinFrame {
+        self.older
+    }
+
+    /// Takes the job out: `Some` if it was never promoted.
+    #[inline]
+    pub(crate) fn take(&self) -> Option<StackJobRef> {
+        self.pending.take()
+    }
+
+    /// Whether the job is still here (not promoted).
+    pub(crate) fn is_pending(&self) -> bool {
+        let job = self.pending.take();
+        let pending = job.is_some();
+        self.pending.set(job);
+        pending
+    }
+}
+
+impl fmt::Debug for JoinFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinFrame")
+            .field("pending", &self.is_pending())
+            .finish()
+    }
+}
+
 /// A type-erased pointer to a [`StackJob`].
 pub(crate) struct StackJobRef {
     /// The job, lifetime erased.
@@ -151,10 +201,22 @@ where
     /// [`wait_and_take`](Self::wait_and_take) returns, and queue the reference
     /// exactly once.
     pub(crate) unsafe fn as_job(&self) -> Job {
-        Job::Stack(StackJobRef {
+        // SAFETY: forwarded: the caller's obligations are `as_job_ref`'s.
+        Job::Stack(unsafe { self.as_job_ref() })
+    }
+
+    /// A reference to this job, to be wrapped in `Job::Stack` if it is ever
+    /// queued.
+    ///
+    /// # Safety
+    ///
+    /// As [`as_job`](Self::as_job): the job must stay alive and unmoved
+    /// until it has run, and the reference be queued at most once.
+    pub(crate) unsafe fn as_job_ref(&self) -> StackJobRef {
+        StackJobRef {
             job: self as *const Self as *const (),
             execute: Self::execute,
-        })
+        }
     }
 
     /// # Safety

@@ -61,6 +61,10 @@ pub(crate) struct Registry {
     pub(crate) stop_hook: Option<Hook>,
     /// Per-worker counters, by index.
     pub(crate) stats: Box<[CachePadded<WorkerStats>]>,
+    /// Per worker: "a sibling is idle: promote your oldest pending `join`".
+    /// Set by idle workers, cleared by the owner; padded, as the owner
+    /// reads its own flag in every `join`.
+    work_wanted: Box<[CachePadded<crate::sync::atomic::AtomicBool>]>,
 }
 
 impl Registry {
@@ -90,6 +94,9 @@ impl Registry {
             names: names.into_boxed_slice(),
             stop_hook,
             stats: (0..workers).map(|_| CachePadded::default()).collect(),
+            work_wanted: (0..workers)
+                .map(|_| CachePadded::new(crate::sync::atomic::AtomicBool::new(false)))
+                .collect(),
         }
     }
 
@@ -184,6 +191,22 @@ impl Registry {
     /// Whether any queue holds a job (a snapshot).
     pub(crate) fn has_work(&self) -> bool {
         !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Worker `from` is idle: ask every sibling to share a pending `join`.
+    pub(crate) fn request_work(&self, from: usize) {
+        for (index, flag) in self.work_wanted.iter().enumerate() {
+            // Relaxed: a hint; the promotion it triggers is a fenced push.
+            if index != from && !flag.load(Relaxed) {
+                flag.store(true, Relaxed);
+            }
+        }
+    }
+
+    /// Worker `index`'s "work wanted" flag, for the worker to keep at hand
+    /// (it reads it on every `join`).
+    pub(crate) fn work_wanted_flag(&self, index: usize) -> &crate::sync::atomic::AtomicBool {
+        &self.work_wanted[index]
     }
 
     /// Reports a panic of a `spawn`ed job to the panic handler.

@@ -88,19 +88,6 @@ impl Sleep {
         }
     }
 
-    /// As [`new_work`](Self::new_work) without the fence: for work that its
-    /// pusher will run itself if nobody takes it (`join`), where a wake-up
-    /// lost to the store-buffering race only loses parallelism. Saves a
-    /// `fence(SeqCst)` per `join`.
-    #[inline]
-    pub(crate) fn new_work_hint(&self) {
-        // Relaxed: a hint; see above for why no fence is needed here.
-        let counters = self.counters.load(Relaxed);
-        if searching(counters) == 0 && sleeping(counters) > 0 {
-            self.wake_one();
-        }
-    }
-
     /// Wakes one sleeping worker, if there is one; it becomes searching.
     #[cold]
     fn wake_one(&self) -> bool {

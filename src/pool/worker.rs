@@ -5,12 +5,13 @@ use std::cell::Cell;
 use std::fmt;
 use std::ptr;
 
-use super::job::Job;
+use super::job::{Job, JoinFrame};
 use super::queue::Worker;
 use super::registry::Registry;
 use super::sleep::Idle;
 use crate::executor::{self, WorkerContext, WorkerGuard};
 use crate::latch::Latch;
+use crate::sync::atomic::Ordering::Relaxed;
 use crate::sync::spin::spin_until;
 use crate::sync::Arc;
 
@@ -37,11 +38,30 @@ pub(crate) struct WorkerThread {
     rng: Cell<u32>,
     /// This worker already left the `alive` count (it called `shutdown`).
     left: Cell<bool>,
+    /// The newest live `join` frame on this worker's stack, or null; the
+    /// frames link to older ones. Touched only by this worker.
+    frames: Cell<*const JoinFrame>,
+    /// This worker's "work wanted" flag in the registry (set by idle
+    /// siblings, cleared here); a pointer kept at hand for `join`.
+    work_wanted: *const crate::sync::atomic::AtomicBool,
 }
 
+// `CURRENT` is the one place that names `std::thread_local!` directly: the
+// std build needs its `const` form for speed, which the shim's macro (shared
+// with loom) cannot offer.
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// The worker running on this thread, while its main loop runs. (A
+    /// `const` initialiser: read on every `join`, it must not check for lazy
+    /// initialisation.)
+    static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
+}
+
+#[cfg(loom)]
 crate::sync::thread_local! {
-    /// The worker running on this thread, while its main loop runs.
-    // loom's `thread_local!` has no `const { }` form; the shim serves both.
+    /// The worker running on this loom thread (loom's `thread_local!` has
+    /// no `const` form).
     #[allow(clippy::missing_const_for_thread_local)]
     static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
 }
@@ -49,12 +69,16 @@ crate::sync::thread_local! {
 impl WorkerThread {
     /// A worker for `registry` at `index`, owning `deque`.
     pub(crate) fn new(registry: Arc<Registry>, index: usize, deque: Worker<Job>) -> Self {
+        let registry_flag: *const crate::sync::atomic::AtomicBool =
+            registry.work_wanted_flag(index);
         WorkerThread {
             registry,
             index,
             deque,
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             left: Cell::new(false),
+            frames: Cell::new(ptr::null()),
+            work_wanted: registry_flag,
         }
     }
 
@@ -84,14 +108,56 @@ impl WorkerThread {
         self.registry.sleep.new_work();
     }
 
-    /// Pushes a job that this worker will run itself if nobody steals it
-    /// (`join`'s second half), waking a sibling only on a cheap hint: a
-    /// wake-up lost to a sibling falling asleep at this instant costs
-    /// parallelism, never progress, since the pusher pops the job back.
+    /// The newest live `join` frame (the enclosing one for a new `join`).
     #[inline]
-    pub(crate) fn push_own(&self, job: Job) {
-        self.deque.push(job);
-        self.registry.sleep.new_work_hint();
+    pub(crate) fn newest_frame(&self) -> *const JoinFrame {
+        self.frames.get()
+    }
+
+    /// Makes `frame` the newest live frame. The caller must call
+    /// [`leave_frame`](Self::leave_frame) before `frame` goes out of scope.
+    #[inline]
+    pub(crate) fn enter_frame(&self, frame: &JoinFrame) {
+        self.frames.set(frame);
+    }
+
+    /// Removes `frame`, the newest live frame.
+    #[inline]
+    pub(crate) fn leave_frame(&self, frame: &JoinFrame) {
+        debug_assert!(ptr::eq(self.frames.get(), frame));
+        self.frames.set(frame.older());
+    }
+
+    /// If a sibling asked for work, shares this worker's oldest pending
+    /// `join` half: pushes it onto the deque, where the sibling can steal it.
+    #[inline]
+    pub(crate) fn share_if_asked(&self) {
+        // SAFETY: the flag lives in the registry, which `self.registry` (an
+        // `Arc`) keeps alive as long as `self`.
+        let flag = unsafe { &*self.work_wanted };
+        // Relaxed: a hint; the promotion it triggers is a fenced push.
+        if flag.load(Relaxed) {
+            flag.store(false, Relaxed);
+            self.promote_oldest();
+        }
+    }
+
+    #[cold]
+    fn promote_oldest(&self) {
+        let mut oldest = None;
+        let mut frame = self.frames.get();
+        // SAFETY: every frame in the list lives on this thread's stack, in a
+        // `join` call that has not returned (each leaves the list before it
+        // returns), and only this thread touches the list.
+        while let Some(f) = unsafe { frame.as_ref() } {
+            if f.is_pending() {
+                oldest = Some(f);
+            }
+            frame = f.older();
+        }
+        if let Some(job) = oldest.and_then(JoinFrame::take) {
+            self.push(Job::Stack(job));
+        }
     }
 
     /// Pops this worker's own deque (its most recent push first).
@@ -161,6 +227,9 @@ impl WorkerThread {
             match self.find_work() {
                 Some(job) => self.execute(job),
                 None => {
+                    // Idle while waiting: ask the siblings (the thief among
+                    // them) to share pending work.
+                    self.registry.request_work(self.index);
                     // Nothing to help with: spin a little, then sleep on the
                     // latch itself (its setter wakes us).
                     if !spin_until(HELP_SPIN, None, || {
@@ -209,6 +278,8 @@ impl WorkerThread {
                 continue;
             }
             sleep.start_searching(&mut idle);
+            // Idle: ask busy siblings to share their pending `join` halves.
+            self.registry.request_work(self.index);
             if spin_until(IDLE_SPIN, None, || {
                 self.registry.has_work() || self.registry.is_shut_down()
             }) {
