@@ -2,21 +2,23 @@
 //!
 //! # `join(a, b)` on a worker
 //!
-//! 1. `b` becomes a [`StackJob`] on the caller's stack (no heap allocation)
-//!    and is pushed onto the worker's own deque, where idle siblings can
-//!    steal it (work-first, as rayon). The push wakes a sleeping sibling on a
-//!    fence-free hint: a wake-up lost to a sibling falling asleep at that
-//!    instant costs parallelism, never progress, since step 3 runs `b` here.
-//! 2. The caller runs `a`, catching its panic.
-//! 3. It pops its deque: if the top is `b`, nobody stole it, and it calls
-//!    `b` directly (no latch). Anything else on top was pushed by `a` after
-//!    `b` and is run first (it is `a`'s leftover work).
-//! 4. If `b` was stolen, the caller keeps busy until `b`'s latch is set —
-//!    running whatever work it can find — and sleeps on the latch only when
-//!    there is none.
-//! 5. Both results are in: `a`'s panic is resumed first, else `b`'s.
+//! 1. `b` becomes a [`StackJob`] on the caller's stack (no heap allocation),
+//!    recorded in a `JoinFrame` linked into the worker's list of live frames
+//!    — not pushed anywhere yet (lazy forks, after Spice and chili).
+//! 2. If an idle sibling has asked for work, the worker shares its *oldest*
+//!    pending frame: pushes that `b` onto its deque (a fenced push that wakes
+//!    sleepers), where the sibling can steal it.
+//! 3. The caller runs `a`, catching its panic, and unlinks its frame.
+//! 4. If its own `b` was never shared, nobody else can have it: the caller
+//!    calls `b` directly — the common case, with no atomic RMW at all.
+//! 5. If it was shared, the caller pops its deque: `b` (not stolen) is called
+//!    directly; anything else is run first; an empty deque means `b` was
+//!    stolen, and the caller keeps busy until `b`'s latch is set — running
+//!    whatever work it can find, asking siblings for more — and sleeps on the
+//!    latch only when there is none.
+//! 6. Both results are in: `a`'s panic is resumed first, else `b`'s.
 //!
-//! Steps 3–4 never return before `b` has finished, so `b` never outlives the
+//! Steps 4–5 never return before `b` has finished, so `b` never outlives the
 //! frame it borrows from. The latch's setter touches the latch last (see
 //! `latch.rs`), so the caller may return the moment it sees it set.
 //!
