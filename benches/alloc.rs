@@ -64,6 +64,14 @@ fn main() {
         pool.install(|| 1_u64);
     });
     println!("| stealpool `install` | {a:.2} |");
+    let a = per_task(|| {
+        pool.install(|| {
+            for _ in 0..100 {
+                std::hint::black_box(stealpool::join(|| 1_u64, || 2_u64));
+            }
+        });
+    }) / 100.0;
+    println!("| stealpool `join` (on a worker; per join) | {a:.4} |");
     drop(pool);
 
     let pool = rayon::ThreadPoolBuilder::new()
