@@ -6,29 +6,12 @@
 // A plain `main`, documented above.
 #![allow(missing_docs)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 
-struct Counting;
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(SeqCst) {
-            ALLOCATIONS.fetch_add(1, SeqCst);
-        }
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting_alloc::{count, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -40,13 +23,12 @@ fn per_task(mut f: impl FnMut()) -> f64 {
     for _ in 0..N {
         f();
     }
-    ALLOCATIONS.store(0, SeqCst);
-    COUNTING.store(true, SeqCst);
-    for _ in 0..N {
-        f();
-    }
-    COUNTING.store(false, SeqCst);
-    ALLOCATIONS.load(SeqCst) as f64 / N as f64
+    let allocations = count(|| {
+        for _ in 0..N {
+            f();
+        }
+    });
+    allocations as f64 / N as f64
 }
 
 fn main() {

@@ -1,42 +1,14 @@
 //! Counts heap allocations: a `submit` followed by a blocking `join` makes
 //! exactly one (the task's shared allocation); a wait allocates nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
+use counting_alloc::{count, Counting};
 use stealpool::ThreadPool;
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(SeqCst) {
-            ALLOCATIONS.fetch_add(1, SeqCst);
-        }
-        // SAFETY: forwarded unchanged.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Counts allocations made by any thread while `f` runs.
-fn count(f: impl FnOnce()) -> usize {
-    ALLOCATIONS.store(0, SeqCst);
-    COUNTING.store(true, SeqCst);
-    f();
-    COUNTING.store(false, SeqCst);
-    ALLOCATIONS.load(SeqCst)
-}
 
 // One test function: the counter is global, so the scenarios run in turn.
 #[test]
