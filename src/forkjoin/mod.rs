@@ -76,8 +76,8 @@ where
             }
             Some(other) => worker.execute(other),
             None => {
-                // `b` was stolen: help until its thief is done.
-                worker.wait_helping(job_b.latch());
+                // `b` was stolen: help (its thief first) until it is done.
+                worker.wait_helping(job_b.latch(), job_b.thief());
             }
         }
     }

@@ -160,7 +160,7 @@ where
     };
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.finish_one();
-    worker.wait_helping(&scope.done);
+    worker.wait_helping(&scope.done, None);
     let job_panic = scope.panic.lock().take();
     match (result, job_panic) {
         (Err(panic), _) => resume_unwind(panic),

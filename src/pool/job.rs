@@ -6,6 +6,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::executor::Payload;
 use crate::latch::Latch;
+use crate::sync::atomic::AtomicUsize;
+use crate::sync::atomic::Ordering::Relaxed;
 use crate::sync::UnsafeCell;
 use crate::task::Runnable;
 
@@ -177,6 +179,9 @@ pub(crate) struct StackJob<F, R> {
     result: UnsafeCell<Option<std::thread::Result<R>>>,
     /// Set by the executor as its very last access to the job.
     latch: Latch,
+    /// The index of the worker that took the job (`usize::MAX` until then):
+    /// a `join` waiting for a stolen half helps that worker first.
+    thief: AtomicUsize,
 }
 
 impl<F, R> StackJob<F, R>
@@ -190,6 +195,7 @@ where
             func: UnsafeCell::new(Some(f)),
             result: UnsafeCell::new(None),
             latch: Latch::new(),
+            thief: AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -226,6 +232,10 @@ where
         // SAFETY: the caller guarantees `this` is a live StackJob<F, R>; the
         // owner blocks on the latch, so it stays live until we set it.
         let job = unsafe { &*(this as *const Self) };
+        if let Some(index) = crate::executor::current().map(|ctx| ctx.index) {
+            // Relaxed: a hint for the waiting owner's choice of victim.
+            job.thief.store(index, Relaxed);
+        }
         // SAFETY: executed once: we are the only party touching `func`.
         let f = job.func.with_mut(|f| unsafe { (*f).take() });
         let result = catch_unwind(AssertUnwindSafe(f.expect("a stack job runs once")));
@@ -248,6 +258,13 @@ where
     /// The job's address, to recognise its `StackJobRef` when popped back.
     pub(crate) fn addr(&self) -> *const () {
         self as *const Self as *const ()
+    }
+
+    /// The worker that took the job, if one did (a hint).
+    pub(crate) fn thief(&self) -> Option<usize> {
+        // Relaxed: a hint (see the field).
+        let thief = self.thief.load(Relaxed);
+        (thief != usize::MAX).then_some(thief)
     }
 
     /// The latch the executor sets after writing the result.

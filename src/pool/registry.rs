@@ -188,6 +188,17 @@ impl Registry {
         }
     }
 
+    /// Steals one job from worker `victim`'s deque.
+    pub(crate) fn steal_from(&self, victim: usize) -> Option<Job> {
+        loop {
+            match self.stealers.get(victim)?.steal() {
+                Steal::Success(job) => return Some(job),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
     /// Whether any queue holds a job (a snapshot).
     pub(crate) fn has_work(&self) -> bool {
         !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())

@@ -218,13 +218,18 @@ impl WorkerThread {
         }
     }
 
-    /// Keeps busy until `latch` is set: runs whatever work this worker can
-    /// find (its own deque, the injector, siblings) and sleeps on the latch
-    /// only when there is none. Used by `join` and `scope`, whose latch is set
-    /// by whoever runs their last job.
-    pub(crate) fn wait_helping(&self, latch: &Latch) {
+    /// Keeps busy until `latch` is set: runs work the awaited job's `thief`
+    /// may depend on first (it steals from the thief's deque: leapfrogging,
+    /// as Java's ForkJoinPool does), then whatever work this worker can find
+    /// (its own deque, the injector, siblings), and sleeps on the latch only
+    /// when there is none. Used by `join` and `scope`, whose latch is set by
+    /// whoever runs their last job.
+    pub(crate) fn wait_helping(&self, latch: &Latch, thief: Option<usize>) {
         while !latch.probe() {
-            match self.find_work() {
+            let job = thief
+                .and_then(|thief| self.registry.steal_from(thief))
+                .or_else(|| self.find_work());
+            match job {
                 Some(job) => self.execute(job),
                 None => {
                     // Idle while waiting: ask the siblings (the thief among
@@ -285,6 +290,10 @@ impl WorkerThread {
             }) {
                 continue;
             }
+            // Going to sleep: leave the ask standing, so that a busy sibling's
+            // next `join` shares a half (its push wakes us) even if it had
+            // already answered our earlier ask.
+            self.registry.request_work(self.index);
             sleep.sleep(self.index, &mut idle, || {
                 self.registry.has_work() || self.registry.is_shut_down()
             });
