@@ -13,9 +13,10 @@
 //!    calls `b` directly — the common case, with no atomic RMW at all.
 //! 5. If it was shared, the caller pops its deque: `b` (not stolen) is called
 //!    directly; anything else is run first; an empty deque means `b` was
-//!    stolen, and the caller keeps busy until `b`'s latch is set — running
-//!    whatever work it can find, asking siblings for more — and sleeps on the
-//!    latch only when there is none.
+//!    stolen, and the caller keeps busy until `b`'s latch is set — stealing
+//!    from `b`'s thief first (leapfrogging), then any work it can find,
+//!    asking siblings to share — and sleeps on the latch only when there is
+//!    none.
 //! 6. Both results are in: `a`'s panic is resumed first, else `b`'s.
 //!
 //! Steps 4–5 never return before `b` has finished, so `b` never outlives the
