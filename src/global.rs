@@ -80,6 +80,7 @@ where
 /// }
 /// assert_eq!(fib(20), 6765);
 /// ```
+#[inline]
 pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,

@@ -43,6 +43,7 @@ use crate::pool::job::{Job, JoinFrame, StackJob};
 use crate::pool::worker::WorkerThread;
 
 /// `join` on the worker `worker` (see the module docs).
+#[inline]
 pub(crate) fn join_on<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,

@@ -105,6 +105,7 @@ pub(crate) struct JoinFrame {
 
 impl JoinFrame {
     /// A frame for `job`, enclosed by `older`.
+    #[inline]
     pub(crate) fn new(job: StackJobRef, older: *const JoinFrame) -> Self {
         JoinFrame {
             pending: std::cell::Cell::new(Some(job)),
@@ -113,6 +114,7 @@ impl JoinFrame {
     }
 
     /// The enclosing frame.
+    #[inline]
     pub(crate) fn older(&self) -> *const JoinFrame {
         self.older
     }
@@ -190,6 +192,7 @@ where
     R: Send,
 {
     /// Wraps `f`.
+    #[inline]
     pub(crate) fn new(f: F) -> Self {
         StackJob {
             func: UnsafeCell::new(Some(f)),
@@ -218,6 +221,7 @@ where
     ///
     /// As [`as_job`](Self::as_job): the job must stay alive and unmoved
     /// until it has run, and the reference be queued at most once.
+    #[inline]
     pub(crate) unsafe fn as_job_ref(&self) -> StackJobRef {
         StackJobRef {
             job: self as *const Self as *const (),
@@ -248,6 +252,7 @@ where
 
     /// Runs the job on the owner's own thread, having popped its reference
     /// back from the deque before anyone stole it: no latch, no result slot.
+    #[inline]
     pub(crate) fn run_inline(&self) -> std::thread::Result<R> {
         // SAFETY: the owner popped the only reference to this job back, so no
         // other thread can execute it; we are the only party touching `func`.
