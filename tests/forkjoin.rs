@@ -245,3 +245,32 @@ fn join_inside_scope_inside_join() {
         assert_eq!(log, [(1, 2), (3, 4)]);
     });
 }
+
+/// Nested joins as deep as the default worker stack allows comfortably, and
+/// deeper with a bigger stack (see `docs/design.md`, "Default stack size").
+#[test]
+fn deep_recursion_fits_the_stack() {
+    fn depth(n: u32) -> u32 {
+        if n == 0 {
+            return 0;
+        }
+        let (a, ()) = stealpool::join(|| depth(n - 1), || ());
+        a + 1
+    }
+    // Unoptimised builds use far bigger frames: scale the depths down.
+    let (fits_default, fits_big) = if cfg!(debug_assertions) {
+        (200, 5_000)
+    } else {
+        (2_000, 50_000)
+    };
+    with_timeout(LIMIT, move || {
+        let pool = ThreadPool::new(2).unwrap();
+        assert_eq!(pool.install(|| depth(fits_default)), fits_default);
+        let big = ThreadPool::builder()
+            .num_threads(2)
+            .stack_size(64 << 20)
+            .build()
+            .unwrap();
+        assert_eq!(big.install(|| depth(fits_big)), fits_big);
+    });
+}
