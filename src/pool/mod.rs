@@ -197,6 +197,10 @@ impl ThreadPool {
     /// jobs of the pool on its stack; do not hold a lock across `join` that
     /// such a job could take.
     ///
+    /// **No promise of parallelism:** `b` is shared with other workers only
+    /// when one of them is idle and asks (lazy forks); `a` must not wait for
+    /// something `b` does.
+    ///
     /// # Panics
     ///
     /// A panic in `a` or `b` is resumed here after both have finished (if
