@@ -99,8 +99,9 @@ fn fork_join_section() {
         start.elapsed()
     );
     println!(
-        "join pushes its second closure where idle workers can steal it and runs it itself if nobody did;\n\
-         while it waits for a stolen half it runs other pool work, so no thread sits idle."
+        "join keeps its second closure on the caller's stack and hands it to a worker only when one is idle\n\
+         and asks; otherwise it calls it itself, at about the cost of a function call. While it waits for a\n\
+         half that was taken, it helps the worker that took it, so no thread sits idle."
     );
 }
 
