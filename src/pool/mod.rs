@@ -185,13 +185,14 @@ impl ThreadPool {
 
     /// Runs `a` and `b`, potentially in parallel, and returns both results.
     ///
-    /// Called on a worker of this pool, `b` is pushed onto the worker's own
-    /// deque (no heap allocation) where idle workers may steal it, `a` runs
-    /// on the caller, and then `b` is popped back and run inline unless it
-    /// was stolen — in which case the caller runs other pool work until `b`
-    /// is done. Off the pool, the pair runs inside the pool as with
-    /// [`install`](ThreadPool::install). Both closures may borrow from the
-    /// caller's stack.
+    /// Called on a worker of this pool, `b` is recorded on the caller's
+    /// stack (no heap allocation) and `a` runs. If an idle worker asks for
+    /// work meanwhile, the worker shares its oldest such pending half through
+    /// its deque, where the idle one steals it; a `b` nobody took is then
+    /// simply called. If `b` was taken, the caller helps the worker that took
+    /// it (and runs other pool work) until `b` is done. Off the pool, the pair
+    /// runs inside the pool as with [`install`](ThreadPool::install). Both
+    /// closures may borrow from the caller's stack.
     ///
     /// **Re-entrancy:** while `b` runs elsewhere, the caller may run other
     /// jobs of the pool on its stack; do not hold a lock across `join` that
