@@ -274,3 +274,47 @@ fn deep_recursion_fits_the_stack() {
         assert_eq!(big.install(|| depth(fits_big)), fits_big);
     });
 }
+
+/// Several outside threads drive nested joins and scopes on one pool at
+/// once, with tasks submitted from inside: every result is right and
+/// nothing hangs.
+#[test]
+fn stress_joins_scopes_and_tasks_from_many_threads() {
+    fn tree(depth: u32) -> u64 {
+        if depth == 0 {
+            return 1;
+        }
+        let (a, b) = stealpool::join(|| tree(depth - 1), || tree(depth - 1));
+        a + b
+    }
+    with_timeout(Duration::from_secs(120), || {
+        let pool = Arc::new(ThreadPool::new(3).unwrap());
+        let drivers: Vec<_> = (0..4)
+            .map(|t| {
+                let pool = Arc::clone(&pool);
+                thread::spawn(move || {
+                    for round in 0..30_u64 {
+                        assert_eq!(pool.install(|| tree(10)), 1024);
+                        let mut slots = [0_u64; 16];
+                        pool.scope(|s| {
+                            for (i, slot) in slots.iter_mut().enumerate() {
+                                s.spawn(move || {
+                                    let inner = stealpool::submit(move || i as u64 * 2);
+                                    let (x, y) =
+                                        stealpool::join(|| tree(4), || inner.join().unwrap());
+                                    *slot = x + y + round + t;
+                                });
+                            }
+                        });
+                        for (i, slot) in slots.iter().enumerate() {
+                            assert_eq!(*slot, 16 + i as u64 * 2 + round + t);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for d in drivers {
+            d.join().unwrap();
+        }
+    });
+}
