@@ -14,6 +14,24 @@ use stealpool::{Event, Task, ThreadPool};
 
 fn assert_send_sync<T: Send + Sync>() {}
 
+/// Submits `n` short tasks that each report `probe()` from their worker,
+/// and collects the distinct answers (all tasks are in flight at once, so
+/// every worker gets some).
+fn ask_workers<T>(pool: &ThreadPool, n: usize, probe: fn() -> T) -> HashSet<T>
+where
+    T: std::hash::Hash + Eq + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            pool.submit(move || {
+                thread::sleep(Duration::from_millis(1));
+                probe()
+            })
+        })
+        .collect();
+    tasks.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
 #[test]
 fn pool_is_send_and_sync() {
     assert_send_sync::<ThreadPool>();
@@ -113,17 +131,7 @@ fn start_hooks_run_before_any_task_and_names_apply() {
             3,
             "build returns after every start hook"
         );
-        let names: HashSet<String> = (0..30)
-            .map(|_| {
-                pool.submit(|| {
-                    thread::sleep(Duration::from_millis(2));
-                    thread::current().name().unwrap().to_string()
-                })
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect();
+        let names = ask_workers(&pool, 30, || thread::current().name().unwrap().to_string());
         assert!(names.iter().all(|n| n.starts_with("special-")), "{names:?}");
         assert_eq!(pool.thread_name(2), Some("special-2"));
     });
@@ -189,17 +197,7 @@ fn spawn_panics_go_to_the_handler_and_workers_survive() {
             .is_panic());
         assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
         // Both workers still run tasks.
-        let threads: HashSet<_> = (0..50)
-            .map(|_| {
-                pool.submit(|| {
-                    thread::sleep(Duration::from_millis(1));
-                    thread::current().id()
-                })
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect();
+        let threads = ask_workers(&pool, 50, || thread::current().id());
         assert_eq!(threads.len(), 2);
     });
 }
@@ -579,17 +577,7 @@ fn stats_and_indices() {
         let pool = ThreadPool::new(2).unwrap();
         assert_eq!(stealpool::current_thread_index(), None);
         assert_eq!(pool.current_thread_index(), None);
-        let indices: HashSet<_> = (0..40)
-            .map(|_| {
-                pool.submit(|| {
-                    thread::sleep(Duration::from_millis(1));
-                    stealpool::current_thread_index().unwrap()
-                })
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .collect();
+        let indices = ask_workers(&pool, 40, || stealpool::current_thread_index().unwrap());
         assert!(indices.is_subset(&HashSet::from([0, 1])));
         // A worker counts a job right after it returns: after shutdown
         // (which joins the workers) the count is exact.

@@ -297,10 +297,7 @@ where
     /// panic if it panicked.
     pub(crate) fn wait_and_take(&self) -> R {
         self.latch.wait();
-        // SAFETY: the latch is set (Acquire in `wait`): the executor wrote the
-        // result and no longer touches the job.
-        let result = self.result.with_mut(|slot| unsafe { (*slot).take() });
-        match result.expect("a job whose latch is set has a result") {
+        match self.take_result() {
             Ok(value) => value,
             Err(payload) => std::panic::resume_unwind(payload),
         }
