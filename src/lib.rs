@@ -90,6 +90,8 @@ mod latch;
 #[doc(hidden)]
 pub mod loom_hooks;
 mod pool;
+#[cfg(feature = "process")]
+pub mod process;
 mod sync;
 mod task;
 
@@ -98,6 +100,8 @@ pub use event::{Event, WaitAsync};
 pub use forkjoin::Scope;
 pub use global::{current_thread_index, join, scope, spawn, submit};
 pub use pool::{BuildError, Map, PoolStats, ThreadPool, ThreadPoolBuilder};
+#[cfg(feature = "process")]
+pub use process::{ProcessPool, ProcessPoolBuilder};
 pub use task::{Task, TaskError};
 
 // The code in the README and the guide is compiled and run as doc tests.

@@ -64,6 +64,9 @@ pub struct BuildError {
 
 enum BuildErrorKind {
     ZeroThreads,
+    /// A process pool could not start; the message says why.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    Process(String),
     Spawn {
         index: usize,
         source: io::Error,
@@ -77,6 +80,7 @@ enum BuildErrorKind {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
+            BuildErrorKind::Process(message) => f.write_str(message),
             BuildErrorKind::ZeroThreads => {
                 f.write_str("a thread pool needs at least one thread (num_threads was 0)")
             }
@@ -93,6 +97,16 @@ impl fmt::Display for BuildError {
             } => {
                 write!(f, "on_thread_start panicked on worker {index}")
             }
+        }
+    }
+}
+
+impl BuildError {
+    /// A process pool's build failure, described by `message`.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn process(message: impl Into<String>) -> BuildError {
+        BuildError {
+            kind: BuildErrorKind::Process(message.into()),
         }
     }
 }

@@ -146,6 +146,28 @@ where
     (handle, runner)
 }
 
+/// Creates a task that no closure runs: the caller claims it with
+/// [`Core::claim`] and stores its outcome with [`Core::finish`] (the process
+/// pool, whose work runs in another process). Returns two references to the
+/// one allocation: the handle's and the completer's.
+pub(crate) fn new_promise<T: Send + 'static>() -> (HandleRef<T>, HandleRef<T>) {
+    let cell = TaskCell {
+        core: Core {
+            state: State::new_pending(),
+            home: None,
+            outcome: UnsafeCell::new(None),
+            callbacks: Callbacks::new(),
+            waker: AtomicWaker::new(),
+        },
+        // No closure: `try_run` is never called on a promise (no home pool
+        // runs it inline, and no `Runnable` exists); `try_cancel` finds None.
+        func: UnsafeCell::new(None::<fn() -> T>),
+    };
+    let (handle, _runner) = share(cell);
+    let completer = handle.clone();
+    (handle, completer)
+}
+
 /// A core that is born finished with `outcome` (a rejected submission).
 pub(crate) fn finished_core<T: Send + 'static>(outcome: Result<T, TaskError>) -> HandleRef<T> {
     /// A task with no closure: it can be neither run nor cancelled.
@@ -239,6 +261,18 @@ where
 }
 
 impl<T> Core<T> {
+    /// Claims a pending task (PENDING → RUNNING) for a caller that runs it by
+    /// other means than its closure (the process pool); `false` if it was
+    /// cancelled. The winner must call [`finish`](Self::finish) exactly once.
+    pub(crate) fn claim(&self) -> bool {
+        self.state.transition_to_running()
+    }
+
+    /// Stores the outcome of a task won with [`claim`](Self::claim).
+    pub(crate) fn finish(&self, outcome: Result<T, TaskError>) {
+        self.complete(outcome);
+    }
+
     /// Stores the outcome and runs the completion protocol: terminal state,
     /// callbacks, FINISHED, wake-ups. Only the claimer or canceller calls it,
     /// once.

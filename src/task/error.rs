@@ -7,11 +7,16 @@ use std::fmt;
 use crate::executor::Payload;
 
 /// Why a [`Task`](crate::Task) produced no value: its closure panicked, it
-/// was cancelled before it started, or the pool had shut down and rejected it.
+/// was cancelled before it started, or the pool had shut down and rejected it;
+/// for a process pool also: its worker process died, it ran past its deadline,
+/// or its arguments or result could not cross the pipe.
 ///
 /// Opaque; ask with [`is_panic`](TaskError::is_panic),
-/// [`is_cancelled`](TaskError::is_cancelled) and
-/// [`is_rejected`](TaskError::is_rejected). A panic's payload can be taken
+/// [`is_cancelled`](TaskError::is_cancelled),
+/// [`is_rejected`](TaskError::is_rejected),
+/// [`is_worker_died`](TaskError::is_worker_died),
+/// [`is_timeout`](TaskError::is_timeout) and
+/// [`is_serialization`](TaskError::is_serialization). A panic's payload can be taken
 /// back with [`into_panic`](TaskError::into_panic), e.g. to resume it with
 /// [`std::panic::resume_unwind`]. `Display` says what happened, with the panic
 /// message when it is a string.
@@ -41,11 +46,19 @@ enum Kind {
         payload: SyncPayload,
         /// The payload's message, if it was a `&str` or `String`.
         message: Option<String>,
+        /// Where a remote panic happened ("worker process 12 at src/x.rs:3:5").
+        origin: Option<String>,
     },
     /// Cancelled before it started.
     Cancelled,
     /// Submitted after the pool shut down.
     Rejected,
+    /// The worker process running it died (or could not be started).
+    WorkerDied(String),
+    /// It ran past its deadline; its worker process was killed.
+    Timeout(String),
+    /// Its arguments or its result could not be (de)serialized.
+    Serialization(String),
 }
 
 /// A panic payload that is `Sync` because nothing can reach it by shared
@@ -65,7 +78,49 @@ impl TaskError {
             kind: Box::new(Kind::Panic {
                 payload: SyncPayload(payload),
                 message,
+                origin: None,
             }),
+        }
+    }
+
+    /// A panic in another process: its message (which becomes the payload,
+    /// as a `String`) and where it happened.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn remote_panic(message: String, origin: String) -> TaskError {
+        TaskError {
+            kind: Box::new(Kind::Panic {
+                payload: SyncPayload(Box::new(message.clone())),
+                message: Some(message),
+                origin: Some(origin),
+            }),
+        }
+    }
+
+    /// The worker process died, or a promise was dropped unfinished.
+    pub(crate) fn worker_died(detail: impl Into<String>) -> TaskError {
+        TaskError {
+            kind: Box::new(Kind::WorkerDied(detail.into())),
+        }
+    }
+
+    /// A claimed task whose completer went away without an outcome.
+    pub(crate) fn abandoned() -> TaskError {
+        TaskError::worker_died("its worker stopped before reporting an outcome")
+    }
+
+    /// Past its deadline; its worker was killed.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn timeout(detail: impl Into<String>) -> TaskError {
+        TaskError {
+            kind: Box::new(Kind::Timeout(detail.into())),
+        }
+    }
+
+    /// Arguments or result could not cross the process boundary.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn serialization(detail: impl Into<String>) -> TaskError {
+        TaskError {
+            kind: Box::new(Kind::Serialization(detail.into())),
         }
     }
 
@@ -126,6 +181,53 @@ impl TaskError {
     /// ```
     pub fn is_rejected(&self) -> bool {
         matches!(*self.kind, Kind::Rejected)
+    }
+
+    /// Whether the worker process running the task exited, crashed or was
+    /// killed before it reported an outcome (process pools only; a thread
+    /// pool's workers survive every panic).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// let err = pool.submit(|| panic!("caught, not fatal")).join().unwrap_err();
+    /// assert!(!err.is_worker_died());
+    /// ```
+    pub fn is_worker_died(&self) -> bool {
+        matches!(*self.kind, Kind::WorkerDied(_))
+    }
+
+    /// Whether the task ran past its deadline (a process pool's
+    /// `task_timeout`) and its worker process was killed.
+    /// [`Task::wait_timeout`](crate::Task::wait_timeout) never causes this.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// let task = pool.submit(|| std::thread::sleep(Duration::from_millis(20)));
+    /// assert!(!task.wait_timeout(Duration::from_millis(1))); // only stops waiting
+    /// assert!(task.join().is_ok());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(*self.kind, Kind::Timeout(_))
+    }
+
+    /// Whether the task's arguments could not be serialized, or its result
+    /// could not be deserialized (or was larger than a frame may be), on its
+    /// way to or from a worker process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = stealpool::ThreadPool::new(1).unwrap();
+    /// pool.shutdown();
+    /// assert!(!pool.submit(|| 1).join().unwrap_err().is_serialization());
+    /// ```
+    pub fn is_serialization(&self) -> bool {
+        matches!(*self.kind, Kind::Serialization(_))
     }
 
     /// Returns the panic payload, e.g. for [`std::panic::resume_unwind`].
@@ -204,11 +306,19 @@ impl fmt::Display for TaskError {
         match &*self.kind {
             Kind::Panic {
                 message: Some(message),
+                origin: Some(origin),
+                ..
+            } => write!(f, "task panicked in {origin}: {message}"),
+            Kind::Panic {
+                message: Some(message),
                 ..
             } => write!(f, "task panicked: {message}"),
             Kind::Panic { message: None, .. } => f.write_str("task panicked"),
             Kind::Cancelled => f.write_str("task was cancelled before it started"),
             Kind::Rejected => f.write_str("task was rejected: the pool is shut down"),
+            Kind::WorkerDied(detail) => write!(f, "task failed: {detail}"),
+            Kind::Timeout(detail) => write!(f, "task timed out: {detail}"),
+            Kind::Serialization(detail) => write!(f, "task failed to serialize: {detail}"),
         }
     }
 }
@@ -216,12 +326,24 @@ impl fmt::Display for TaskError {
 impl fmt::Debug for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.kind {
-            Kind::Panic { message, .. } => f
+            Kind::Panic {
+                message, origin, ..
+            } => f
                 .debug_struct("TaskError::Panic")
                 .field("message", message)
+                .field("origin", origin)
                 .finish_non_exhaustive(),
             Kind::Cancelled => f.write_str("TaskError::Cancelled"),
             Kind::Rejected => f.write_str("TaskError::Rejected"),
+            Kind::WorkerDied(detail) => f
+                .debug_tuple("TaskError::WorkerDied")
+                .field(detail)
+                .finish(),
+            Kind::Timeout(detail) => f.debug_tuple("TaskError::Timeout").field(detail).finish(),
+            Kind::Serialization(detail) => f
+                .debug_tuple("TaskError::Serialization")
+                .field(detail)
+                .finish(),
         }
     }
 }
@@ -258,6 +380,22 @@ mod tests {
         let err = TaskError::rejected();
         assert!(err.is_rejected());
         assert!(err.to_string().contains("shut down"));
+
+        let err = TaskError::remote_panic("bad".into(), "worker process 7 at a.rs:1:2".into());
+        assert!(err.is_panic() && !err.is_worker_died());
+        assert_eq!(
+            err.to_string(),
+            "task panicked in worker process 7 at a.rs:1:2: bad"
+        );
+        assert_eq!(*err.into_panic().downcast::<String>().unwrap(), "bad");
+        let err = TaskError::worker_died("worker process 7 was killed by signal 9 (SIGKILL)");
+        assert!(err.is_worker_died() && !err.is_panic() && !err.is_timeout());
+        assert!(err.to_string().contains("SIGKILL"));
+        let err = TaskError::timeout("ran past its 1s deadline");
+        assert!(err.is_timeout() && !err.is_worker_died());
+        let err = TaskError::serialization("frame too large");
+        assert!(err.is_serialization() && !err.is_rejected());
+        assert!(err.to_string().contains("frame too large"));
     }
 
     #[test]

@@ -134,6 +134,76 @@ where
     (Task::from_cell(cell), Runnable(runner))
 }
 
+/// Creates a pending task that no pool runs, and its completer: whoever
+/// holds the [`Promise`] claims the task and stores its outcome (the process
+/// pool, which runs the work in a child process).
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+pub(crate) fn promise<T: Send + 'static>() -> (Task<T>, Promise<T>) {
+    let (handle, completer) = cell::new_promise();
+    (
+        Task::from_cell(handle),
+        Promise {
+            cell: Some(completer),
+        },
+    )
+}
+
+/// The completer of a task made by [`promise`]: [`claim`](Promise::claim)
+/// it (pending → running; fails if the handle cancelled it), then
+/// [`complete`](Promise::complete) it. Dropped unclaimed, it cancels the
+/// task; dropped claimed but not completed, it fails the task with
+/// `abandoned`'s error, so no waiter ever hangs.
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+pub(crate) struct Promise<T: Send + 'static> {
+    /// `None` once completed.
+    cell: Option<HandleRef<T>>,
+}
+
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+impl<T: Send + 'static> Promise<T> {
+    /// Claims the task; `false` if it was cancelled (then drop the promise).
+    pub(crate) fn claim(&self) -> bool {
+        self.cell.as_ref().is_some_and(|cell| cell.core().claim())
+    }
+
+    /// Whether the task is still pending (not claimed, not cancelled).
+    pub(crate) fn is_pending(&self) -> bool {
+        self.cell.as_ref().is_some_and(|cell| cell.is_pending())
+    }
+
+    /// Completes a claimed task with `outcome`.
+    pub(crate) fn complete(mut self, outcome: Result<T, TaskError>) {
+        let cell = self.cell.take().expect("a promise completes once");
+        debug_assert!(
+            cell.core().state.load().is_running(),
+            "complete before claim"
+        );
+        cell.core().finish(outcome);
+    }
+}
+
+impl<T: Send + 'static> Drop for Promise<T> {
+    fn drop(&mut self) {
+        let Some(cell) = self.cell.take() else {
+            return;
+        };
+        if cell.try_cancel() {
+            return;
+        }
+        if cell.core().state.load().is_running() {
+            cell.core().finish(Err(TaskError::abandoned()));
+        }
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Promise")
+            .field("completed", &self.cell.is_none())
+            .finish()
+    }
+}
+
 impl<T: Send + 'static> Task<T> {
     fn from_cell(cell: HandleRef<T>) -> Task<T> {
         Task {

@@ -1,0 +1,271 @@
+//! One worker process as the parent sees it: spawning it, the handshake,
+//! killing and reaping it.
+
+use std::fmt;
+use std::io::{self, BufWriter};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::wire::{self, FrameReader, ReadError, Reply, Request};
+use super::worker::{ENV_PARENT, ENV_WORKER};
+
+/// How long a new worker may take to say hello (and run its initializer).
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest handshake frame accepted.
+const MAX_HELLO: usize = 4096;
+
+/// What a worker needs to start: the program, the expected registry, the
+/// initializer request.
+#[derive(Debug, Clone)]
+pub(crate) struct Recipe {
+    /// The executable to run.
+    pub(crate) program: std::path::PathBuf,
+    /// The parent's registry fingerprint.
+    pub(crate) fingerprint: u64,
+    /// The initializer: registry index and encoded argument.
+    pub(crate) initializer: Option<(u32, Vec<u8>)>,
+}
+
+/// Why a worker did not start.
+#[derive(Debug)]
+pub(crate) enum StartError {
+    /// The OS could not start the program.
+    Spawn(std::path::PathBuf, io::Error),
+    /// The program did not answer the handshake: it does not call
+    /// `bootstrap` first, or it crashed before.
+    NoBootstrap(String),
+    /// The worker was built with another registry or protocol.
+    Mismatch(String),
+    /// The initializer failed.
+    InitFailed(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Spawn(program, err) => {
+                write!(
+                    f,
+                    "cannot start worker program {}: {err}",
+                    program.display()
+                )
+            }
+            StartError::NoBootstrap(detail) => write!(
+                f,
+                "the worker program did not complete the handshake ({detail}); \
+                 does its main call stealpool::process::bootstrap first?"
+            ),
+            StartError::Mismatch(detail) => write!(f, "the worker was refused: {detail}"),
+            StartError::InitFailed(detail) => {
+                write!(f, "the worker's initializer failed: {detail}")
+            }
+        }
+    }
+}
+
+/// A live worker process and its two pipes.
+pub(crate) struct Child {
+    process: std::process::Child,
+    /// `None` once closed (a retiring worker exits on end of file).
+    requests: Option<BufWriter<ChildStdin>>,
+    replies: FrameReader<ChildStdout>,
+    pid: u32,
+    /// Tasks run since it started.
+    pub(crate) tasks_run: usize,
+}
+
+impl Child {
+    /// Starts a worker, publishes its pid in `pid_slot` (for `kill`), and
+    /// completes the handshake and the initializer.
+    pub(crate) fn spawn(
+        recipe: &Recipe,
+        pid_slot: &Mutex<Option<u32>>,
+    ) -> Result<Child, StartError> {
+        let mut process = Command::new(&recipe.program)
+            .env(ENV_WORKER, wire::VERSION.to_string())
+            .env(ENV_PARENT, std::process::id().to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|err| StartError::Spawn(recipe.program.clone(), err))?;
+        let pid = process.id();
+        *lock(pid_slot) = Some(pid);
+        let requests = Some(BufWriter::new(process.stdin.take().expect("piped stdin")));
+        let replies = FrameReader::new(process.stdout.take().expect("piped stdout"));
+        let mut child = Child {
+            process,
+            requests,
+            replies,
+            pid,
+            tasks_run: 0,
+        };
+        match child.handshake(recipe) {
+            Ok(()) => Ok(child),
+            Err(err) => {
+                child.kill_and_reap(pid_slot);
+                Err(err)
+            }
+        }
+    }
+
+    fn handshake(&mut self, recipe: &Recipe) -> Result<(), StartError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let no_hello = |err: ReadError| match err {
+            ReadError::Closed => StartError::NoBootstrap("it exited or closed its stdout".into()),
+            ReadError::TimedOut => StartError::NoBootstrap(format!(
+                "no handshake within {} s",
+                START_TIMEOUT.as_secs()
+            )),
+            ReadError::Invalid(_) => {
+                StartError::NoBootstrap("it wrote something that is not a handshake".into())
+            }
+            ReadError::Io(err) => StartError::NoBootstrap(err.to_string()),
+        };
+        match self.replies.recv::<Reply>(Some(deadline), MAX_HELLO) {
+            Ok(Reply::Hello {
+                version,
+                pid: _,
+                fingerprint,
+            }) => {
+                if version != wire::VERSION {
+                    return Err(StartError::Mismatch(format!(
+                        "it speaks protocol {version}, the parent {}",
+                        wire::VERSION
+                    )));
+                }
+                if fingerprint != recipe.fingerprint {
+                    return Err(StartError::Mismatch(
+                        "it was built with a different registry (or is a different program)".into(),
+                    ));
+                }
+            }
+            Ok(_) => return Err(no_hello(ReadError::Invalid(String::new()))),
+            Err(err) => return Err(no_hello(err)),
+        }
+        let Some((task, args)) = &recipe.initializer else {
+            return Ok(());
+        };
+        let init = Request::Init {
+            task: *task,
+            args: args.clone(),
+        };
+        self.send(&init)
+            .map_err(|err| StartError::InitFailed(format!("it did not take the request: {err}")))?;
+        match self.replies.recv::<Reply>(Some(deadline), MAX_HELLO) {
+            Ok(Reply::Ready) => Ok(()),
+            Ok(Reply::InitFailed(detail)) => Err(StartError::InitFailed(detail)),
+            Ok(_) => Err(StartError::InitFailed("unexpected reply".into())),
+            Err(ReadError::TimedOut) => Err(StartError::InitFailed(format!(
+                "it did not finish within {} s",
+                START_TIMEOUT.as_secs()
+            ))),
+            Err(_) => Err(StartError::InitFailed(
+                "the worker died while running it".into(),
+            )),
+        }
+    }
+
+    /// The worker's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends a request.
+    pub(crate) fn send(&mut self, request: &Request) -> io::Result<()> {
+        match &mut self.requests {
+            Some(requests) => wire::send(requests, request),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    /// Waits for the next reply until `deadline`.
+    pub(crate) fn recv(&mut self, deadline: Option<Instant>) -> Result<Reply, ReadError> {
+        self.replies.recv(deadline, wire::MAX_FRAME)
+    }
+
+    /// Reaps a worker that died (or is about to exit): unpublishes its pid
+    /// first, so that `kill` never signals a reaped (reusable) pid. Returns
+    /// how it ended, as "exited with code 3" / "was killed by signal 9
+    /// (SIGKILL)".
+    pub(crate) fn reap(mut self, pid_slot: &Mutex<Option<u32>>) -> String {
+        *lock(pid_slot) = None;
+        self.requests = None;
+        match self.process.wait() {
+            Ok(status) => describe(status),
+            Err(err) => format!("could not be waited for: {err}"),
+        }
+    }
+
+    /// Kills the worker (SIGKILL) and reaps it.
+    pub(crate) fn kill_and_reap(mut self, pid_slot: &Mutex<Option<u32>>) -> String {
+        // The pid is still ours (not reaped): signalling it is safe.
+        let _ = self.process.kill();
+        self.reap(pid_slot)
+    }
+
+    /// Retires an idle worker: closes its request pipe (it exits on end of
+    /// file) and reaps it, killing it if it does not exit within a second.
+    pub(crate) fn retire(mut self, pid_slot: &Mutex<Option<u32>>) {
+        self.requests = None;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.process.try_wait() {
+                self.reap(pid_slot);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.kill_and_reap(pid_slot);
+    }
+}
+
+/// Describes how a process ended.
+pub(crate) fn describe(status: ExitStatus) -> String {
+    if let Some(signal) = status.signal() {
+        format!("was killed by signal {signal} ({})", signal_name(signal))
+    } else if let Some(code) = status.code() {
+        format!("exited with code {code}")
+    } else {
+        format!("ended ({status})")
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGPIPE => "SIGPIPE",
+        _ => "signal",
+    }
+}
+
+/// Locks `mutex`, ignoring poisoning (the data is a plain pid).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sends SIGKILL to the worker published in `pid_slot`, if any.
+pub(crate) fn kill_published(pid_slot: &Mutex<Option<u32>>) {
+    let guard = lock(pid_slot);
+    if let Some(pid) = *guard {
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill takes plain integers. The pid is not reused while
+            // we hold the lock: its owner unpublishes it (under this lock)
+            // before it reaps the process.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}

@@ -1,0 +1,813 @@
+//! [`ProcessPool`] and its builder: the queue the slots share, submission,
+//! `map`, and the shutdown family.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::child::{self, lock, Recipe};
+use super::registry::{Registry, Remote};
+use super::slot::{self, Item, Job, TypedSink};
+use super::wire::MAX_FRAME;
+use crate::pool::{BuildError, Map};
+use crate::task::{self, Task, TaskError};
+
+/// How long `Drop` lets running tasks finish before it kills the workers.
+const DROP_GRACE: Duration = Duration::from_secs(5);
+
+/// Where the pool is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Taking work.
+    Open,
+    /// `shutdown`: no new work; queued and running tasks finish.
+    Draining,
+    /// `shutdown_now`: queued tasks were cancelled; running ones finish.
+    Now,
+    /// `kill`: every worker was killed.
+    Killed,
+}
+
+/// The queue and the lifecycle, under one lock.
+struct Queue {
+    jobs: VecDeque<Job>,
+    phase: Phase,
+    /// Set when start-ups kept failing: why.
+    broken: Option<String>,
+}
+
+/// What the pool and its slot threads share.
+pub(crate) struct Shared {
+    registry: &'static Registry,
+    pub(crate) recipe: Recipe,
+    pub(crate) max_tasks_per_child: Option<usize>,
+    pub(crate) task_timeout: Option<Duration>,
+    queue: Mutex<Queue>,
+    /// Signalled when a job is queued or the phase changes.
+    work: Condvar,
+    /// Each slot's live worker pid (for `kill`).
+    pub(crate) pids: Vec<Mutex<Option<u32>>>,
+    /// Slot threads still running, and a signal when one exits.
+    live: Mutex<usize>,
+    exited: Condvar,
+    /// Worker start-ups that failed in a row.
+    failures: AtomicUsize,
+}
+
+impl Shared {
+    /// The next job, in submission order; `None` when the slot should exit.
+    pub(crate) fn next_job(&self) -> Option<Job> {
+        let mut queue = lock(&self.queue);
+        loop {
+            if queue.broken.is_some() || matches!(queue.phase, Phase::Now | Phase::Killed) {
+                return None;
+            }
+            if let Some(job) = queue.jobs.pop_front() {
+                return Some(job);
+            }
+            if queue.phase == Phase::Draining {
+                return None;
+            }
+            queue = self
+                .work
+                .wait(queue)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// Whether a dead worker should be replaced (not after `shutdown_now`,
+    /// `kill`, or once broken).
+    pub(crate) fn should_respawn(&self) -> bool {
+        let queue = lock(&self.queue);
+        queue.broken.is_none() && matches!(queue.phase, Phase::Open | Phase::Draining)
+    }
+
+    pub(crate) fn start_succeeded(&self) {
+        self.failures.store(0, Relaxed);
+    }
+
+    /// Counts a failed start-up; returns the failures in a row.
+    pub(crate) fn start_failed(&self) -> usize {
+        self.failures.fetch_add(1, Relaxed) + 1
+    }
+
+    /// Why the pool is broken, if it is.
+    pub(crate) fn broken_reason(&self) -> Option<String> {
+        lock(&self.queue).broken.clone()
+    }
+
+    /// Marks the pool broken: every queued task fails with `reason`, and
+    /// so will every later submission.
+    pub(crate) fn mark_broken(&self, reason: String) {
+        let jobs = {
+            let mut queue = lock(&self.queue);
+            if queue.broken.is_none() {
+                queue.broken = Some(reason.clone());
+            }
+            std::mem::take(&mut queue.jobs)
+        };
+        self.work.notify_all();
+        // Outside the lock: failing a task runs its callbacks.
+        for job in jobs {
+            for item in job.items {
+                item.sink.fail(broken_error(&reason));
+            }
+        }
+    }
+
+    pub(crate) fn slot_exited(&self) {
+        *lock(&self.live) -= 1;
+        self.exited.notify_all();
+    }
+
+    /// Waits until every slot thread exited, or `deadline` passed; returns
+    /// whether they all did.
+    fn wait_slots(&self, deadline: Option<Instant>) -> bool {
+        let mut live = lock(&self.live);
+        while *live > 0 {
+            match deadline {
+                None => {
+                    live = self
+                        .exited
+                        .wait(live)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    live = self
+                        .exited
+                        .wait_timeout(live, left)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+        true
+    }
+
+    /// Moves to `phase` (never backwards) and wakes every slot; returns the
+    /// jobs to cancel when it stops queued work.
+    fn enter(&self, phase: Phase) -> Vec<Job> {
+        let jobs = {
+            let mut queue = lock(&self.queue);
+            if rank(phase) > rank(queue.phase) {
+                queue.phase = phase;
+            }
+            if matches!(queue.phase, Phase::Now | Phase::Killed) {
+                std::mem::take(&mut queue.jobs).into()
+            } else {
+                Vec::new()
+            }
+        };
+        self.work.notify_all();
+        jobs
+    }
+}
+
+fn rank(phase: Phase) -> u8 {
+    match phase {
+        Phase::Open => 0,
+        Phase::Draining => 1,
+        Phase::Now => 2,
+        Phase::Killed => 3,
+    }
+}
+
+fn broken_error(reason: &str) -> TaskError {
+    TaskError::worker_died(format!("the process pool is broken: {reason}"))
+}
+
+/// Cancels the tasks of `jobs` (dropping a pending task's completer cancels it).
+fn cancel(jobs: Vec<Job>) {
+    drop(jobs);
+}
+
+/// A pool of worker processes that run registered functions: Python's
+/// `ProcessPoolExecutor`, with the same [`Task`] handle as the
+/// [`ThreadPool`](crate::ThreadPool) (feature `process`, Unix only).
+///
+/// Each worker is the program itself (or [`program`](ProcessPoolBuilder::program)),
+/// started with fork+exec, talking to one supervising thread of the pool over
+/// its own pipe pair. A worker that exits, aborts, segfaults or is killed
+/// fails only the task it was running, and is replaced at once; the pool
+/// keeps serving. See the [module docs](crate::process) for the whole model.
+///
+/// # Examples
+///
+/// ```
+/// use stealpool::{process, remote, registry, ProcessPool};
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+/// static TASKS: process::Registry = registry![square];
+///
+/// fn main() {
+///     process::bootstrap(&TASKS);
+///     let pool = ProcessPool::builder(&TASKS).num_workers(2).build().unwrap();
+///     let tasks: Vec<_> = (1..=4).map(|x| pool.submit(remote!(square), x)).collect();
+///     let squares: Vec<u64> = tasks.into_iter().map(|t| t.join().unwrap()).collect();
+///     assert_eq!(squares, [1, 4, 9, 16]);
+/// }
+/// ```
+pub struct ProcessPool {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    num_workers: usize,
+}
+
+impl ProcessPool {
+    /// A builder for a pool that runs the functions of `registry` (the one
+    /// passed to [`bootstrap`](super::bootstrap)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn id(x: u32) -> u32 { x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![id];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let pool = stealpool::ProcessPool::builder(&TASKS).num_workers(1).build().unwrap();
+    ///     assert_eq!(pool.num_workers(), 1);
+    /// }
+    /// ```
+    pub fn builder(registry: &'static Registry) -> ProcessPoolBuilder {
+        ProcessPoolBuilder {
+            registry,
+            num_workers: None,
+            max_tasks_per_child: None,
+            task_timeout: None,
+            program: None,
+            initializer: None,
+        }
+    }
+
+    /// Runs `f(args)` in a worker process; returns its [`Task`] at once.
+    ///
+    /// The task waits in the pool's queue (still cancellable) until a worker
+    /// is free to start it; tasks are handed over in submission order. If
+    /// `args` cannot be serialized, the task has already failed with
+    /// [`is_serialization`](TaskError::is_serialization); after `shutdown` it
+    /// is rejected ([`is_rejected`](TaskError::is_rejected)).
+    ///
+    /// # Panics
+    ///
+    /// If `f` is not in the pool's registry (the message names it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn shout(s: String) -> String { s.to_uppercase() }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![shout];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let pool = stealpool::ProcessPool::builder(&TASKS).num_workers(1).build().unwrap();
+    ///     let task = pool.submit(stealpool::remote!(shout), "hi".to_string());
+    ///     assert_eq!(task.join().unwrap(), "HI");
+    /// }
+    /// ```
+    pub fn submit<A, R>(&self, f: Remote<A, R>, args: A) -> Task<R>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let index = self.index_of(f.name(), "submit");
+        let (task, item) = make_item::<A, R>(&args);
+        let Some(item) = item else {
+            return task;
+        };
+        if let Err(job) = self.push(vec![Job {
+            task: index,
+            items: vec![item],
+        }]) {
+            drop(job);
+            return Task::rejected();
+        }
+        task
+    }
+
+    /// Runs `f` on every item in worker processes; the results come back in
+    /// input order. Items travel `chunksize` per message (0 counts as 1),
+    /// which amortises the pipe round trip for small items; each item still
+    /// has its own deadline. Dropping the [`Map`] early cancels the items not
+    /// yet handed to a worker.
+    ///
+    /// # Panics
+    ///
+    /// If the pool is shut down, or `f` is not in its registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn double(x: i32) -> i32 { 2 * x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![double];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let pool = stealpool::ProcessPool::builder(&TASKS).num_workers(2).build().unwrap();
+    ///     let out: Vec<i32> = pool
+    ///         .map(stealpool::remote!(double), 0..10, 4)
+    ///         .map(Result::unwrap)
+    ///         .collect();
+    ///     assert_eq!(out, (0..10).map(|x| 2 * x).collect::<Vec<_>>());
+    /// }
+    /// ```
+    pub fn map<A, R, I>(&self, f: Remote<A, R>, items: I, chunksize: usize) -> Map<R>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let index = self.index_of(f.name(), "map");
+        if lock(&self.shared.queue).phase != Phase::Open {
+            panic!("ProcessPool::map: the pool is shut down");
+        }
+        let chunksize = chunksize.max(1);
+        let mut tasks = VecDeque::new();
+        let mut jobs = Vec::new();
+        let mut chunk = Vec::with_capacity(chunksize);
+        for args in items {
+            let (task, item) = make_item::<A, R>(&args);
+            tasks.push_back(task);
+            if let Some(item) = item {
+                chunk.push(item);
+            }
+            if chunk.len() == chunksize {
+                jobs.push(Job {
+                    task: index,
+                    items: std::mem::take(&mut chunk),
+                });
+            }
+        }
+        if !chunk.is_empty() {
+            jobs.push(Job {
+                task: index,
+                items: chunk,
+            });
+        }
+        if let Err(jobs) = self.push(jobs) {
+            drop(jobs);
+            panic!("ProcessPool::map: the pool is shut down");
+        }
+        Map::new(tasks)
+    }
+
+    /// The number of worker processes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn id(x: u8) -> u8 { x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![id];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let pool = stealpool::ProcessPool::builder(&TASKS).num_workers(2).build().unwrap();
+    ///     assert_eq!(pool.num_workers(), 2);
+    /// }
+    /// ```
+    pub fn num_workers(&self) -> usize {
+        self.num_workers
+    }
+
+    /// Stops taking work, lets every queued and running task finish, then
+    /// stops the workers and waits for them (Python's `shutdown(wait=True)`).
+    /// Later `submit`s return rejected tasks. Idempotent; callable from any
+    /// thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn id(x: u8) -> u8 { x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![id];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let pool = stealpool::ProcessPool::builder(&TASKS).num_workers(1).build().unwrap();
+    ///     let queued = pool.submit(stealpool::remote!(id), 7);
+    ///     pool.shutdown();
+    ///     assert_eq!(queued.join().unwrap(), 7);
+    ///     assert!(pool.submit(stealpool::remote!(id), 8).join().unwrap_err().is_rejected());
+    /// }
+    /// ```
+    pub fn shutdown(&self) {
+        cancel(self.shared.enter(Phase::Draining));
+        self.join_slots(None);
+    }
+
+    /// As [`shutdown`](Self::shutdown), but first cancels every task still
+    /// queued (their tasks end cancelled); running tasks finish.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn id(x: u8) -> u8 { x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![id];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let pool = stealpool::ProcessPool::builder(&TASKS).num_workers(1).build().unwrap();
+    ///     pool.shutdown_now();
+    ///     assert!(pool.submit(stealpool::remote!(id), 1).join().unwrap_err().is_rejected());
+    /// }
+    /// ```
+    pub fn shutdown_now(&self) {
+        cancel(self.shared.enter(Phase::Now));
+        self.join_slots(None);
+    }
+
+    /// Cancels every queued task, kills every worker at once (SIGKILL; their
+    /// running tasks fail with [`is_worker_died`](TaskError::is_worker_died)),
+    /// reaps them, and leaves the pool shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn id(x: u8) -> u8 { x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![id];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let pool = stealpool::ProcessPool::builder(&TASKS).num_workers(1).build().unwrap();
+    ///     pool.kill();
+    ///     assert!(pool.submit(stealpool::remote!(id), 1).join().unwrap_err().is_rejected());
+    /// }
+    /// ```
+    pub fn kill(&self) {
+        cancel(self.shared.enter(Phase::Killed));
+        for pid in &self.shared.pids {
+            child::kill_published(pid);
+        }
+        self.join_slots(None);
+    }
+
+    /// Waits for the slot threads (until `deadline`), then joins them.
+    fn join_slots(&self, deadline: Option<Instant>) -> bool {
+        if !self.shared.wait_slots(deadline) {
+            return false;
+        }
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            let _ = thread.join();
+        }
+        true
+    }
+
+    /// The registry index of `name`, or the documented panic.
+    fn index_of(&self, name: &str, method: &str) -> u32 {
+        self.shared.registry.find(name).unwrap_or_else(|| {
+            panic!("ProcessPool::{method}: `{name}` is not in the pool's registry (register it in registry![...] under the same path)")
+        })
+    }
+
+    /// Queues `jobs` unless the pool is shut down (then gives them back).
+    /// On a broken pool their tasks fail at once.
+    fn push(&self, jobs: Vec<Job>) -> Result<(), Vec<Job>> {
+        let mut queue = lock(&self.shared.queue);
+        if queue.phase != Phase::Open {
+            return Err(jobs);
+        }
+        if let Some(reason) = queue.broken.clone() {
+            drop(queue);
+            for job in jobs {
+                for item in job.items {
+                    item.sink.fail(broken_error(&reason));
+                }
+            }
+            return Ok(());
+        }
+        let many = jobs.len() > 1;
+        queue.jobs.extend(jobs);
+        drop(queue);
+        if many {
+            self.shared.work.notify_all();
+        } else {
+            self.shared.work.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// A pending task for one call, and its queue item; the item is `None`
+/// when the arguments did not serialize (the task has failed already).
+fn make_item<A, R>(args: &A) -> (Task<R>, Option<Item>)
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let (task, promise) = task::promise::<R>();
+    let sink = Box::new(TypedSink(promise));
+    let error = match postcard::to_stdvec(args) {
+        Ok(bytes) if bytes.len() <= MAX_FRAME - 64 => {
+            return (task, Some(Item { args: bytes, sink }))
+        }
+        Ok(bytes) => format!(
+            "the encoded arguments are {} bytes, over the {MAX_FRAME} byte frame limit",
+            bytes.len()
+        ),
+        Err(err) => format!(
+            "could not encode the arguments ({}): {err}",
+            std::any::type_name::<A>()
+        ),
+    };
+    slot::Sink::fail(sink as Box<dyn slot::Sink>, TaskError::serialization(error));
+    (task, None)
+}
+
+impl Drop for ProcessPool {
+    /// `shutdown`, but waits at most 5 s for running tasks; then cancels
+    /// what is queued and kills the workers.
+    fn drop(&mut self) {
+        cancel(self.shared.enter(Phase::Draining));
+        if !self.join_slots(Some(Instant::now() + DROP_GRACE)) {
+            self.kill();
+        }
+    }
+}
+
+impl fmt::Debug for ProcessPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let queue = lock(&self.shared.queue);
+        f.debug_struct("ProcessPool")
+            .field("num_workers", &self.num_workers)
+            .field("queued", &queue.jobs.len())
+            .field("phase", &queue.phase)
+            .field("broken", &queue.broken)
+            .finish()
+    }
+}
+
+/// Configures and starts a [`ProcessPool`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// fn id(x: u8) -> u8 { x }
+/// static TASKS: stealpool::process::Registry = stealpool::registry![id];
+/// fn main() {
+///     stealpool::process::bootstrap(&TASKS);
+///     let pool = stealpool::ProcessPool::builder(&TASKS)
+///         .num_workers(2)
+///         .max_tasks_per_child(100)
+///         .task_timeout(Duration::from_secs(30))
+///         .build()
+///         .unwrap();
+///     assert_eq!(pool.num_workers(), 2);
+/// }
+/// ```
+pub struct ProcessPoolBuilder {
+    registry: &'static Registry,
+    num_workers: Option<usize>,
+    max_tasks_per_child: Option<usize>,
+    task_timeout: Option<Duration>,
+    program: Option<PathBuf>,
+    initializer: Option<(&'static str, Result<Vec<u8>, String>)>,
+}
+
+impl ProcessPoolBuilder {
+    /// The number of worker processes; default `available_parallelism()`.
+    /// 0 makes [`build`](Self::build) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![];
+    /// let err = stealpool::ProcessPool::builder(&TASKS).num_workers(0).build().unwrap_err();
+    /// assert!(err.to_string().contains("num_workers"));
+    /// ```
+    pub fn num_workers(mut self, n: usize) -> Self {
+        self.num_workers = Some(n);
+        self
+    }
+
+    /// Replaces each worker after it ran `n` tasks (each `map` item counts);
+    /// default: never. A replacement costs a process start (~1 ms plus the
+    /// initializer). 0 makes [`build`](Self::build) fail.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![];
+    /// let err = stealpool::ProcessPool::builder(&TASKS).max_tasks_per_child(0).build().unwrap_err();
+    /// assert!(err.to_string().contains("max_tasks_per_child"));
+    /// ```
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.max_tasks_per_child = Some(n);
+        self
+    }
+
+    /// A deadline for every task, counted from when its worker starts it: a
+    /// task still running after `timeout` has its worker killed (SIGKILL)
+    /// and fails with [`is_timeout`](TaskError::is_timeout); the worker is
+    /// replaced. Default: none. ([`Task::wait_timeout`] never kills.)
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # static TASKS: stealpool::process::Registry = stealpool::registry![];
+    /// let pool = stealpool::ProcessPool::builder(&TASKS)
+    ///     .task_timeout(std::time::Duration::from_secs(60))
+    ///     .build();
+    /// ```
+    pub fn task_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// The executable to run as a worker; default: the current executable.
+    /// It must call [`bootstrap`](super::bootstrap) with the same registry
+    /// first; otherwise [`build`](Self::build) fails and says so.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let err = stealpool::ProcessPool::builder(&TASKS)
+    ///         .program("/nonexistent/worker")
+    ///         .build()
+    ///         .unwrap_err();
+    ///     assert!(err.to_string().contains("/nonexistent/worker"));
+    /// }
+    /// ```
+    pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.program = Some(path.into());
+        self
+    }
+
+    /// A registered function each worker runs with `args` when it starts,
+    /// before it takes any task (Python's `initializer`). If it panics, the
+    /// start fails; a pool whose start-ups fail three times in a row is
+    /// broken: queued and later tasks fail with
+    /// [`is_worker_died`](TaskError::is_worker_died), and `build` fails if
+    /// it happens at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn setup(level: u8) {
+    ///     std::env::set_var("MY_LEVEL", level.to_string());
+    /// }
+    /// fn level(_: ()) -> String {
+    ///     std::env::var("MY_LEVEL").unwrap_or_default()
+    /// }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![setup, level];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     let pool = stealpool::ProcessPool::builder(&TASKS)
+    ///         .num_workers(1)
+    ///         .initializer(stealpool::remote!(setup), 3)
+    ///         .build()
+    ///         .unwrap();
+    ///     assert_eq!(pool.submit(stealpool::remote!(level), ()).join().unwrap(), "3");
+    /// }
+    /// ```
+    pub fn initializer<A: Serialize>(mut self, f: Remote<A, ()>, args: A) -> Self {
+        let args = postcard::to_stdvec(&args).map_err(|err| err.to_string());
+        self.initializer = Some((f.name(), args));
+        self
+    }
+
+    /// Starts the workers and waits for each one's handshake (and
+    /// initializer).
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] that says which of these happened: `num_workers(0)`;
+    /// `max_tasks_per_child(0)`; an initializer that is not registered or
+    /// whose arguments do not serialize; the program cannot be started; it
+    /// does not call [`bootstrap`](super::bootstrap) first; it was built with
+    /// a different registry; the initializer failed; the OS refused a thread.
+    /// No process or thread is left behind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn id(x: u8) -> u8 { x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![id];
+    /// fn main() {
+    ///     stealpool::process::bootstrap(&TASKS);
+    ///     match stealpool::ProcessPool::builder(&TASKS).num_workers(1).build() {
+    ///         Ok(pool) => assert_eq!(pool.submit(stealpool::remote!(id), 5).join().unwrap(), 5),
+    ///         Err(err) => panic!("{err}"),
+    ///     }
+    /// }
+    /// ```
+    pub fn build(self) -> Result<ProcessPool, BuildError> {
+        let num_workers = match self.num_workers {
+            Some(0) => {
+                return Err(BuildError::process(
+                    "num_workers(0): a process pool needs at least one worker",
+                ))
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.max_tasks_per_child == Some(0) {
+            return Err(BuildError::process(
+                "max_tasks_per_child(0): a worker must be allowed at least one task",
+            ));
+        }
+        let initializer = match self.initializer {
+            None => None,
+            Some((name, args)) => {
+                let index = self.registry.find(name).ok_or_else(|| {
+                    BuildError::process(format!("the initializer `{name}` is not in the registry"))
+                })?;
+                let args = args.map_err(|err| {
+                    BuildError::process(format!(
+                        "the initializer's arguments do not serialize: {err}"
+                    ))
+                })?;
+                Some((index, args))
+            }
+        };
+        let program = match self.program {
+            Some(program) => program,
+            None => std::env::current_exe().map_err(|err| {
+                BuildError::process(format!(
+                    "cannot find the current executable to run as a worker: {err}"
+                ))
+            })?,
+        };
+        let shared = Arc::new(Shared {
+            registry: self.registry,
+            recipe: Recipe {
+                program,
+                fingerprint: self.registry.fingerprint(),
+                initializer,
+            },
+            max_tasks_per_child: self.max_tasks_per_child,
+            task_timeout: self.task_timeout,
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                phase: Phase::Open,
+                broken: None,
+            }),
+            work: Condvar::new(),
+            pids: (0..num_workers).map(|_| Mutex::new(None)).collect(),
+            live: Mutex::new(0),
+            exited: Condvar::new(),
+            failures: AtomicUsize::new(0),
+        });
+        let pool = ProcessPool {
+            shared: Arc::clone(&shared),
+            threads: Mutex::new(Vec::with_capacity(num_workers)),
+            num_workers,
+        };
+        let (started, reports) = mpsc::channel();
+        for index in 0..num_workers {
+            let shared = Arc::clone(&shared);
+            let started = started.clone();
+            *lock(&pool.shared.live) += 1;
+            let spawned = std::thread::Builder::new()
+                .name(format!("stealpool-process-{index}"))
+                .spawn(move || slot::run(shared, index, started));
+            match spawned {
+                Ok(thread) => lock(&pool.threads).push(thread),
+                Err(err) => {
+                    *lock(&pool.shared.live) -= 1;
+                    pool.kill();
+                    return Err(BuildError::process(format!(
+                        "the OS refused to start supervising thread {index}: {err}"
+                    )));
+                }
+            }
+        }
+        drop(started);
+        let mut first_error = None;
+        for report in reports.iter().take(num_workers) {
+            if let Err(err) = report {
+                first_error.get_or_insert(err);
+            }
+        }
+        if let Some(err) = first_error {
+            pool.kill();
+            return Err(BuildError::process(err.to_string()));
+        }
+        Ok(pool)
+    }
+}
+
+impl fmt::Debug for ProcessPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessPoolBuilder")
+            .field("num_workers", &self.num_workers)
+            .field("max_tasks_per_child", &self.max_tasks_per_child)
+            .field("task_timeout", &self.task_timeout)
+            .field("program", &self.program)
+            .field(
+                "initializer",
+                &self.initializer.as_ref().map(|(name, _)| name),
+            )
+            .finish()
+    }
+}

@@ -1,0 +1,304 @@
+//! The table of functions a worker process may run ([`Registry`]), and the
+//! typed handles that name them ([`Remote`]).
+//!
+//! Parent and worker run the same program, so they build the same table:
+//! the wire carries a function's index in it, and the handshake compares a
+//! fingerprint of the whole table (names and argument/result types), so a
+//! worker built from a different table is refused instead of running the
+//! wrong function.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::wire::RemoteError;
+
+/// The functions that worker processes may run; built identically in every
+/// process, with [`registry!`](crate::registry).
+///
+/// Pass the same `&'static Registry` to [`bootstrap`](super::bootstrap) and
+/// to [`ProcessPool::builder`](super::ProcessPool::builder).
+///
+/// # Examples
+///
+/// ```
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+/// fn greet(name: String) -> String {
+///     format!("hello, {name}")
+/// }
+/// static TASKS: stealpool::process::Registry = stealpool::registry![square, greet];
+///
+/// assert_eq!(TASKS.len(), 2);
+/// assert_eq!(TASKS.names().collect::<Vec<_>>(), ["square", "greet"]);
+/// ```
+pub struct Registry {
+    entries: &'static [Entry],
+}
+
+/// One registered function, type-erased (built by [`registry!`](crate::registry)).
+#[doc(hidden)]
+pub struct Entry {
+    name: &'static str,
+    call: fn(&[u8]) -> Result<Vec<u8>, RemoteError>,
+    types: fn() -> (&'static str, &'static str),
+}
+
+impl Entry {
+    /// Used by [`registry!`](crate::registry); not a stable API.
+    #[doc(hidden)]
+    pub const fn __new(
+        name: &'static str,
+        call: fn(&[u8]) -> Result<Vec<u8>, RemoteError>,
+        types: fn() -> (&'static str, &'static str),
+    ) -> Entry {
+        Entry { name, call, types }
+    }
+
+    /// Decodes the arguments, calls the function, encodes its result. A
+    /// panic in the function unwinds out of here (the worker catches it).
+    pub(crate) fn call(&self, args: &[u8]) -> Result<Vec<u8>, RemoteError> {
+        (self.call)(args)
+    }
+
+    /// The registered name.
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (args, result) = (self.types)();
+        write!(f, "{}: fn({args}) -> {result}", self.name)
+    }
+}
+
+impl Registry {
+    /// Used by [`registry!`](crate::registry); not a stable API.
+    #[doc(hidden)]
+    pub const fn __new(entries: &'static [Entry]) -> Registry {
+        Registry { entries }
+    }
+
+    /// How many functions are registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn id(x: u8) -> u8 { x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![id];
+    /// assert_eq!(TASKS.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no function is registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static NONE: stealpool::process::Registry = stealpool::registry![];
+    /// assert!(NONE.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The registered names, in registration order (each as written in
+    /// `registry!`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// mod jobs { pub fn twice(x: u32) -> u32 { 2 * x } }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![jobs::twice];
+    /// assert_eq!(TASKS.names().next(), Some("jobs::twice"));
+    /// ```
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.entries.iter().map(|entry| entry.name)
+    }
+
+    /// The index of the function registered as `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<u32> {
+        let index = self.entries.iter().position(|entry| entry.name == name)?;
+        Some(u32::try_from(index).expect("fewer than 2^32 registered functions"))
+    }
+
+    /// The function at `index`.
+    pub(crate) fn entry(&self, index: u32) -> Option<&'static Entry> {
+        self.entries.get(usize::try_from(index).ok()?)
+    }
+
+    /// A hash of every name and signature, in order: equal in two processes
+    /// exactly when their tables agree (FNV-1a, 64 bits).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |text: &str| {
+            for byte in text.bytes().chain([0xff]) {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for entry in self.entries {
+            let (args, result) = (entry.types)();
+            feed(entry.name);
+            feed(args);
+            feed(result);
+        }
+        hash
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.entries).finish()
+    }
+}
+
+/// A typed, `Copy` handle to one registered function `fn(A) -> R`, made by
+/// [`remote!`](crate::remote): the compiler checks the argument and result
+/// types at every [`submit`](super::ProcessPool::submit).
+///
+/// Only the function's registered name travels; the worker looks it up in
+/// its own copy of the [`Registry`].
+///
+/// # Examples
+///
+/// ```
+/// use stealpool::process::Remote;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+/// let sq: Remote<u64, u64> = stealpool::remote!(square);
+/// assert_eq!(sq.name(), "square");
+/// ```
+pub struct Remote<A, R> {
+    name: &'static str,
+    _signature: PhantomData<fn(A) -> R>,
+}
+
+impl<A, R> Remote<A, R> {
+    /// Used by [`remote!`](crate::remote); not a stable API.
+    #[doc(hidden)]
+    pub const fn __new(name: &'static str, _f: fn(A) -> R) -> Remote<A, R> {
+        Remote {
+            name,
+            _signature: PhantomData,
+        }
+    }
+
+    /// The function's name, as written in `remote!` (and in `registry!`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn noop(_: ()) {}
+    /// assert_eq!(stealpool::remote!(noop).name(), "noop");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<A, R> Clone for Remote<A, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A, R> Copy for Remote<A, R> {}
+
+impl<A, R> fmt::Debug for Remote<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Remote({}: fn({}) -> {})",
+            self.name,
+            std::any::type_name::<A>(),
+            std::any::type_name::<R>()
+        )
+    }
+}
+
+/// The trampoline behind every registered function: decode, call, encode.
+/// Used by [`registry!`](crate::registry); not a stable API.
+#[doc(hidden)]
+pub fn __call<A, R>(args: &[u8], f: fn(A) -> R) -> Result<Vec<u8>, RemoteError>
+where
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    let args: A = postcard::from_bytes(args).map_err(|err| {
+        RemoteError::BadArgs(format!(
+            "could not decode the arguments as {}: {err}",
+            std::any::type_name::<A>()
+        ))
+    })?;
+    let result = f(args);
+    postcard::to_stdvec(&result).map_err(|err| {
+        RemoteError::BadResult(format!(
+            "could not encode the result ({}): {err}",
+            std::any::type_name::<R>()
+        ))
+    })
+}
+
+/// The argument and result type names of `f`, for the fingerprint.
+/// Used by [`registry!`](crate::registry); not a stable API.
+#[doc(hidden)]
+pub fn __types<A, R>(_f: fn(A) -> R) -> (&'static str, &'static str) {
+    (std::any::type_name::<A>(), std::any::type_name::<R>())
+}
+
+/// Builds a [`Registry`](crate::process::Registry) (feature `process`): the
+/// functions, each `fn(A) -> R` with `A: Deserialize` and `R: Serialize`,
+/// that worker processes may run. Name each by the path that
+/// [`remote!`](crate::remote) will use.
+///
+/// # Examples
+///
+/// ```
+/// fn add(pair: (i64, i64)) -> i64 {
+///     pair.0 + pair.1
+/// }
+/// static TASKS: stealpool::process::Registry = stealpool::registry![add];
+/// assert_eq!(TASKS.len(), 1);
+/// ```
+#[macro_export]
+macro_rules! registry {
+    ($($function:path),* $(,)?) => {{
+        const ENTRIES: &[$crate::process::Entry] = &[$(
+            $crate::process::Entry::__new(
+                ::core::stringify!($function),
+                |args| $crate::process::__call(args, $function),
+                || $crate::process::__types($function),
+            )
+        ),*];
+        $crate::process::Registry::__new(ENTRIES)
+    }};
+}
+
+/// A typed [`Remote`](crate::process::Remote) handle to a function listed in
+/// [`registry!`](crate::registry) (feature `process`), named by the same
+/// path.
+///
+/// # Examples
+///
+/// ```
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+/// let sq = stealpool::remote!(square);
+/// let _: stealpool::process::Remote<u64, u64> = sq;
+/// ```
+#[macro_export]
+macro_rules! remote {
+    ($function:path) => {
+        $crate::process::Remote::__new(::core::stringify!($function), $function)
+    };
+}

@@ -1,0 +1,287 @@
+//! The wire between the parent and a worker: length-prefixed frames on a
+//! pipe pair, each holding one postcard-encoded message.
+//!
+//! A frame is a `u32` little-endian length, then that many bytes. The length
+//! is checked against [`MAX_FRAME`] before anything is allocated, so a
+//! corrupt or hostile length fails one read instead of the process. User
+//! data (arguments, results) travels as opaque bytes inside the envelope, so
+//! the envelope always decodes even when user data does not.
+//!
+//! The protocol is strictly request/reply: the parent writes one request
+//! only to an idle worker, and reads every reply to it before writing again,
+//! so neither side ever blocks writing into a pipe the other is not reading.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+/// The largest frame either side sends or accepts: 256 MiB.
+pub(crate) const MAX_FRAME: usize = 256 << 20;
+
+/// The protocol version; a worker speaking another one is refused.
+pub(crate) const VERSION: u32 = 1;
+
+/// Parent → worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Request {
+    /// Run the registered initializer `task` with `args`, then reply
+    /// [`Reply::Ready`] or [`Reply::InitFailed`].
+    Init {
+        /// Index in the registry.
+        task: u32,
+        /// The encoded argument.
+        args: Vec<u8>,
+    },
+    /// Run registered function `task` once per item, replying
+    /// [`Reply::Item`] after each.
+    Run {
+        /// Index in the registry.
+        task: u32,
+        /// The encoded arguments, one per call.
+        items: Vec<Vec<u8>>,
+    },
+}
+
+/// Worker → parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Reply {
+    /// The first frame a worker sends.
+    Hello {
+        /// [`VERSION`].
+        version: u32,
+        /// The worker's process id.
+        pid: u32,
+        /// The worker's registry fingerprint.
+        fingerprint: u64,
+    },
+    /// The initializer succeeded.
+    Ready,
+    /// The initializer failed (the message says how); the worker exits.
+    InitFailed(String),
+    /// The outcome of one item of a [`Request::Run`].
+    Item(Result<Vec<u8>, RemoteError>),
+}
+
+/// Why a registered function produced no result, on the worker's side.
+#[derive(Debug, Serialize, Deserialize)]
+#[doc(hidden)]
+pub enum RemoteError {
+    /// It panicked.
+    Panic {
+        /// The panic message (or a placeholder if it was not a string).
+        message: String,
+        /// `file:line:column`, if known.
+        location: Option<String>,
+    },
+    /// Its arguments did not decode.
+    BadArgs(String),
+    /// Its result did not encode (or was too large for a frame).
+    BadResult(String),
+    /// No function has that index in the worker's registry.
+    UnknownTask(u32),
+}
+
+/// Encodes `message` and writes it as one frame.
+pub(crate) fn send<M: Serialize>(out: &mut impl Write, message: &M) -> io::Result<()> {
+    let payload = postcard::to_stdvec(message)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+    write_frame(out, &payload)
+}
+
+/// Writes `payload` as one frame (length, then bytes) with one system call
+/// when it fits.
+pub(crate) fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
+    if payload.len() > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a {} byte frame is over the {MAX_FRAME} byte limit",
+                payload.len()
+            ),
+        ));
+    }
+    let len = u32::try_from(payload.len()).expect("MAX_FRAME fits in u32");
+    let mut frame = Vec::with_capacity(4 + payload.len());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(payload);
+    out.write_all(&frame)?;
+    out.flush()
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The other side closed its end (at a frame boundary or not).
+    Closed,
+    /// The deadline passed first.
+    TimedOut,
+    /// The frame is not a valid message, or is over the size limit.
+    Invalid(String),
+    /// The pipe failed.
+    Io(io::Error),
+}
+
+/// Reads frames from a pipe, buffering what one `read` returns, and waiting
+/// no longer than a deadline for each.
+pub(crate) struct FrameReader<R> {
+    source: R,
+    buf: Vec<u8>,
+    /// Unconsumed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl<R: Read + AsRawFd> FrameReader<R> {
+    /// A reader of `source`.
+    pub(crate) fn new(source: R) -> Self {
+        FrameReader {
+            source,
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Reads and decodes the next message, waiting until `deadline` at most
+    /// (forever if `None`); frames over `max` bytes are refused unread.
+    pub(crate) fn recv<M: for<'de> Deserialize<'de>>(
+        &mut self,
+        deadline: Option<Instant>,
+        max: usize,
+    ) -> Result<M, ReadError> {
+        self.fill(4, deadline)?;
+        let header: [u8; 4] = self.buf[self.start..self.start + 4]
+            .try_into()
+            .expect("four bytes");
+        let len = u32::from_le_bytes(header) as usize;
+        if len > max {
+            return Err(ReadError::Invalid(format!(
+                "a {len} byte frame is over the {max} byte limit"
+            )));
+        }
+        self.fill(4 + len, deadline)?;
+        let payload = &self.buf[self.start + 4..self.start + 4 + len];
+        let message = postcard::from_bytes(payload)
+            .map_err(|err| ReadError::Invalid(format!("a frame did not decode: {err}")));
+        self.start += 4 + len;
+        message
+    }
+
+    /// Makes `need` unconsumed bytes available.
+    fn fill(&mut self, need: usize, deadline: Option<Instant>) -> Result<(), ReadError> {
+        if self.end - self.start >= need {
+            return Ok(());
+        }
+        // Compact, then grow to fit the whole frame.
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
+        }
+        while self.end < need {
+            if let Some(deadline) = deadline {
+                wait_readable(self.source.as_raw_fd(), deadline)?;
+            }
+            match self.source.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Err(ReadError::Closed),
+                Ok(n) => self.end += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(ReadError::Io(err)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Blocks until `fd` is readable (data or end of file) or `deadline` passes.
+fn wait_readable(fd: RawFd, deadline: Instant) -> Result<(), ReadError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ReadError::TimedOut);
+        }
+        let millis = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `pfd` is one valid, initialised pollfd that outlives the
+        // call; the count passed is 1.
+        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
+        if ready > 0 {
+            return Ok(());
+        }
+        if ready < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(ReadError::Io(err));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    #[test]
+    fn frames_round_trip_and_split_reads_reassemble() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut reader = FrameReader::new(b);
+        send(&mut a, &Reply::Ready).unwrap();
+        send(&mut a, &Reply::Item(Ok(vec![7; 100_000]))).unwrap();
+        assert!(matches!(
+            reader.recv::<Reply>(None, MAX_FRAME),
+            Ok(Reply::Ready)
+        ));
+        match reader.recv::<Reply>(None, MAX_FRAME) {
+            Ok(Reply::Item(Ok(bytes))) => assert_eq!(bytes, vec![7; 100_000]),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn oversize_length_is_refused_before_allocating() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut reader = FrameReader::new(b);
+        a.write_all(&u32::MAX.to_le_bytes()).unwrap();
+        match reader.recv::<Reply>(None, MAX_FRAME) {
+            Err(ReadError::Invalid(msg)) => assert!(msg.contains("limit"), "{msg}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn deadline_and_close_are_reported() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut reader = FrameReader::new(b);
+        let deadline = Instant::now() + Duration::from_millis(30);
+        assert!(matches!(
+            reader.recv::<Reply>(Some(deadline), MAX_FRAME),
+            Err(ReadError::TimedOut)
+        ));
+        assert!(Instant::now() >= deadline);
+        drop(a);
+        assert!(matches!(
+            reader.recv::<Reply>(None, MAX_FRAME),
+            Err(ReadError::Closed)
+        ));
+    }
+
+    #[test]
+    fn garbage_is_invalid_not_a_panic() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut reader = FrameReader::new(b);
+        write_frame(&mut a, &[0xff, 0xff, 0xff]).unwrap();
+        assert!(matches!(
+            reader.recv::<Reply>(None, MAX_FRAME),
+            Err(ReadError::Invalid(_))
+        ));
+    }
+}

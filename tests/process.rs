@@ -1,0 +1,819 @@
+//! `ProcessPool` tests (feature `process`).
+//!
+//! This test target has no libtest harness: its `main` calls `bootstrap`
+//! first, so every pool it builds runs this very binary as its workers (the
+//! default `program`), exactly as a user's program would. Each test runs on
+//! its own thread under a time limit, one after another (they count the
+//! process's children), and the summary line has libtest's shape.
+//!
+//! Run: `cargo test --features process --test process [-- FILTER]`.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use stealpool::process::{self, Registry};
+use stealpool::{registry, remote, ProcessPool, Task, TaskError, WaitFor};
+
+// ---- the functions the workers run ----------------------------------------
+
+fn echo(text: String) -> String {
+    text
+}
+fn add(pair: (i64, i64)) -> i64 {
+    pair.0 + pair.1
+}
+fn pid(_: ()) -> u32 {
+    std::process::id()
+}
+fn panic_now(message: String) -> u32 {
+    panic!("{message}")
+}
+fn abort_now(_: ()) -> u32 {
+    std::process::abort()
+}
+fn segfault_now(_: ()) -> u32 {
+    // std handles SIGSEGV (to report stack overflows) and returns from a
+    // raised one: restore the default action first, as a real crash meets it.
+    // SAFETY: setting a signal's action to SIG_DFL and raising it have no
+    // memory-safety preconditions; the default action ends the process.
+    unsafe {
+        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+        libc::raise(libc::SIGSEGV);
+    }
+    unreachable!("SIGSEGV ends the process")
+}
+fn exit_now(code: i32) -> u32 {
+    std::process::exit(code)
+}
+fn hang(_: ()) -> u32 {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+/// Sleeps, then reports which worker ran it.
+fn sleep_ms(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+fn big(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+fn checksum(bytes: Vec<u8>) -> u64 {
+    bytes.iter().map(|&b| u64::from(b)).sum()
+}
+fn noisy(n: u32) -> u32 {
+    for i in 0..200 {
+        println!("noisy task line {i}: stdout must not reach the protocol pipe");
+        eprintln!("noisy task line {i} on stderr");
+    }
+    n
+}
+fn read_stdin(_: ()) -> usize {
+    let mut buf = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).unwrap();
+    buf.len()
+}
+static TAG: Mutex<String> = Mutex::new(String::new());
+fn init_tag(tag: String) {
+    *TAG.lock().unwrap() = tag;
+}
+fn get_tag(_: ()) -> String {
+    TAG.lock().unwrap().clone()
+}
+fn init_fail(_: ()) {
+    panic!("the initializer refuses")
+}
+/// Fails while the file at `path` exists.
+fn init_unless_file(path: String) {
+    if std::path::Path::new(&path).exists() {
+        panic!("{path} exists")
+    }
+}
+/// Arguments that refuse to serialize.
+struct Unsendable;
+impl Serialize for Unsendable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("Unsendable cannot be sent"))
+    }
+}
+impl<'de> Deserialize<'de> for Unsendable {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(Unsendable)
+    }
+}
+fn take_unsendable(_: Unsendable) -> u32 {
+    0
+}
+/// A result whose odd values refuse to deserialize in the parent.
+struct Even(u32);
+impl Serialize for Even {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.0)
+    }
+}
+impl<'de> Deserialize<'de> for Even {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u32::deserialize(d)?;
+        if n % 2 == 1 {
+            return Err(serde::de::Error::custom(format!("{n} is odd")));
+        }
+        Ok(Even(n))
+    }
+}
+fn make_even(n: u32) -> Even {
+    Even(n)
+}
+fn not_registered(x: u32) -> u32 {
+    x
+}
+
+static TASKS: Registry = registry![
+    echo,
+    add,
+    pid,
+    panic_now,
+    abort_now,
+    segfault_now,
+    exit_now,
+    hang,
+    sleep_ms,
+    big,
+    checksum,
+    noisy,
+    read_stdin,
+    init_tag,
+    get_tag,
+    init_fail,
+    init_unless_file,
+    take_unsendable,
+    make_even,
+];
+
+/// A registry that differs from `TASKS` (for the mismatch test).
+static OTHER: Registry = registry![echo];
+
+/// Set in the environment to make this binary's workers use `OTHER`.
+const USE_OTHER: &str = "STEALPOOL_TEST_OTHER_REGISTRY";
+/// Set to make this binary act as a parent that builds a pool and waits to
+/// be killed (for the parent-death test).
+const PARENT_MODE: &str = "STEALPOOL_TEST_PARENT_MODE";
+
+fn main() {
+    if std::env::var_os(USE_OTHER).is_some() {
+        process::bootstrap(&OTHER);
+    }
+    process::bootstrap(&TASKS);
+    if std::env::var_os(PARENT_MODE).is_some() {
+        return parent_mode();
+    }
+    run_tests();
+}
+
+// ---- helpers ----------------------------------------------------------------
+
+fn pool(workers: usize) -> ProcessPool {
+    ProcessPool::builder(&TASKS)
+        .num_workers(workers)
+        .build()
+        .expect("build a process pool")
+}
+
+/// The live (or zombie) children of this process: (pid, state).
+fn children() -> Vec<(u32, char)> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid: u32 = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        if ppid == me {
+            found.push((pid, state));
+        }
+    }
+    found
+}
+
+/// Whether process `pid` is gone (or a zombie waiting for its new parent).
+fn is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    done()
+}
+
+fn kill_pid(pid: u32, signal: i32) {
+    // SAFETY: kill takes plain integers; the pid is a live child of ours.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+fn err_of<T: std::fmt::Debug + Send + 'static>(task: Task<T>) -> TaskError {
+    task.join().expect_err("the task should have failed")
+}
+
+// ---- the tests ------------------------------------------------------------
+
+fn round_trip_and_order() {
+    let pool = pool(2);
+    assert_eq!(pool.num_workers(), 2);
+    assert_eq!(
+        pool.submit(remote!(echo), "hello".to_string())
+            .join()
+            .unwrap(),
+        "hello"
+    );
+    assert_eq!(pool.submit(remote!(add), (40, 2)).join().unwrap(), 42);
+    for chunk in [0, 1, 3, 7, 1000] {
+        let out: Vec<i64> = pool
+            .map(remote!(add), (0..50).map(|i| (i, 1)), chunk)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(out, (1..=50).collect::<Vec<_>>(), "chunksize {chunk}");
+    }
+    assert_eq!(
+        pool.map(remote!(add), Vec::<(i64, i64)>::new(), 4).count(),
+        0
+    );
+}
+
+fn thousand_tasks_through_two_workers() {
+    let pool = pool(2);
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| pool.submit(remote!(add), (i, i)))
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.join().unwrap(), 2 * i as i64);
+    }
+}
+
+fn same_task_api_as_the_thread_pool() {
+    let pool = pool(2);
+    // on_done, polling, wait_timeout.
+    let seen = Arc::new(Mutex::new(None));
+    let task = pool.submit(remote!(sleep_ms), 50);
+    let sink = Arc::clone(&seen);
+    task.on_done(move |outcome| *sink.lock().unwrap() = Some(outcome.is_ok()));
+    assert!(
+        !task.wait_timeout(Duration::from_millis(1)),
+        "only stops waiting"
+    );
+    while !task.is_done() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(*seen.lock().unwrap(), Some(true));
+    assert!(task.join().is_ok());
+    // .await
+    let task = pool.submit(remote!(echo), "async".to_string());
+    assert_eq!(common::block_on(task).unwrap(), "async");
+    // wait and as_completed.
+    let slow = pool.submit(remote!(sleep_ms), 300);
+    let fast = pool.submit(remote!(sleep_ms), 1);
+    let done = stealpool::wait(&[fast, slow], WaitFor::FirstCompleted, None);
+    assert!(!done.done.is_empty());
+    let tasks: Vec<_> = (0..6).map(|i| pool.submit(remote!(add), (i, 0))).collect();
+    let mut sum = 0;
+    for (_index, outcome) in stealpool::as_completed(tasks) {
+        sum += outcome.unwrap();
+    }
+    assert_eq!(sum, 15);
+}
+
+fn remote_panic_fails_only_its_task() {
+    let pool = pool(1);
+    let before = pool.submit(remote!(pid), ()).join().unwrap();
+    let err = err_of(pool.submit(remote!(panic_now), "disk full".to_string()));
+    assert!(err.is_panic() && !err.is_worker_died(), "{err:?}");
+    assert_eq!(err.panic_message(), Some("disk full"));
+    let text = err.to_string();
+    assert!(
+        text.contains("disk full") && text.contains("tests/process.rs"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&before.to_string()),
+        "names the worker: {text}"
+    );
+    assert_eq!(*err.into_panic().downcast::<String>().unwrap(), "disk full");
+    let after = pool.submit(remote!(pid), ()).join().unwrap();
+    assert_eq!(before, after, "a panic does not cost the worker");
+}
+
+fn crash_fails_only_its_task(f: stealpool::process::Remote<(), u32>, expect: &str) {
+    let pool = pool(1);
+    let before = pool.submit(remote!(pid), ()).join().unwrap();
+    let err = err_of(pool.submit(f, ()));
+    assert!(err.is_worker_died() && !err.is_panic(), "{err:?}");
+    assert!(err.to_string().contains(expect), "{err}");
+    let after = pool.submit(remote!(pid), ()).join().unwrap();
+    assert_ne!(before, after, "the worker was replaced");
+    assert_eq!(pool.submit(remote!(add), (1, 1)).join().unwrap(), 2);
+}
+
+fn abort_fails_only_its_task() {
+    crash_fails_only_its_task(remote!(abort_now), "SIGABRT");
+}
+
+fn segfault_fails_only_its_task() {
+    crash_fails_only_its_task(remote!(segfault_now), "SIGSEGV");
+}
+
+fn exit_mid_task_fails_only_its_task() {
+    let pool = pool(1);
+    let err = err_of(pool.submit(remote!(exit_now), 7));
+    assert!(err.is_worker_died(), "{err:?}");
+    assert!(err.to_string().contains("exited with code 7"), "{err}");
+    assert_eq!(
+        pool.submit(remote!(echo), "still".to_string())
+            .join()
+            .unwrap(),
+        "still"
+    );
+}
+
+fn killed_worker_fails_only_its_task() {
+    let pool = pool(1);
+    let worker = pool.submit(remote!(pid), ()).join().unwrap();
+    let task = pool.submit(remote!(hang), ());
+    assert!(wait_until(Duration::from_secs(5), || task.is_running()));
+    kill_pid(worker, libc::SIGKILL);
+    let err = err_of(task);
+    assert!(
+        err.is_worker_died() && err.to_string().contains("SIGKILL"),
+        "{err}"
+    );
+    assert_eq!(pool.submit(remote!(add), (2, 3)).join().unwrap(), 5);
+}
+
+fn crash_leaves_other_workers_tasks_alone() {
+    let pool = pool(2);
+    let long = pool.submit(remote!(sleep_ms), 400);
+    std::thread::sleep(Duration::from_millis(50));
+    let crash = pool.submit(remote!(abort_now), ());
+    assert!(err_of(crash).is_worker_died());
+    let survivor = long.join().unwrap();
+    assert!(!is_gone(survivor), "the other worker lives on");
+}
+
+fn deadline_kills_and_replaces_the_worker() {
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .task_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let before = pool.submit(remote!(pid), ()).join().unwrap();
+    let started = Instant::now();
+    let err = err_of(pool.submit(remote!(hang), ()));
+    let took = started.elapsed();
+    assert!(err.is_timeout() && !err.is_worker_died(), "{err:?}");
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(wait_until(Duration::from_secs(2), || is_gone(before)));
+    let after = pool.submit(remote!(pid), ()).join().unwrap();
+    assert_ne!(before, after);
+    // A task within its deadline is untouched; items of a map each get one.
+    let ok: Vec<u32> = pool
+        .map(remote!(sleep_ms), [100, 100, 100], 3)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ok.len(), 3);
+}
+
+fn wait_timeout_never_kills() {
+    let pool = pool(1);
+    let task = pool.submit(remote!(sleep_ms), 300);
+    assert!(!task.wait_timeout(Duration::from_millis(20)));
+    let worker = task.join().unwrap();
+    assert_eq!(pool.submit(remote!(pid), ()).join().unwrap(), worker);
+}
+
+fn max_tasks_per_child_recycles() {
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .max_tasks_per_child(3)
+        .build()
+        .unwrap();
+    let pids: Vec<u32> = (0..9)
+        .map(|_| pool.submit(remote!(pid), ()).join().unwrap())
+        .collect();
+    for group in pids.chunks(3) {
+        assert!(group.iter().all(|&p| p == group[0]), "{pids:?}");
+    }
+    assert!(
+        pids[0] != pids[3] && pids[3] != pids[6] && pids[0] != pids[6],
+        "{pids:?}"
+    );
+}
+
+fn cancel_until_handed_over() {
+    let pool = pool(1);
+    let busy = pool.submit(remote!(sleep_ms), 300);
+    let queued = pool.submit(remote!(echo), "never".to_string());
+    assert!(wait_until(Duration::from_secs(5), || busy.is_running()));
+    assert!(!busy.cancel(), "a running task is not cancelled");
+    assert!(queued.cancel());
+    assert!(err_of(queued).is_cancelled());
+    assert!(busy.join().is_ok());
+    assert_eq!(pool.submit(remote!(add), (1, 2)).join().unwrap(), 3);
+}
+
+fn shutdown_finishes_queued_work() {
+    let pool = pool(1);
+    let tasks: Vec<_> = (0..5)
+        .map(|i| pool.submit(remote!(sleep_ms), 10 + i))
+        .collect();
+    pool.shutdown();
+    for task in tasks {
+        assert!(task.is_done());
+        task.join().unwrap();
+    }
+    assert!(err_of(pool.submit(remote!(pid), ())).is_rejected());
+    let map = catch_unwind(AssertUnwindSafe(|| pool.map(remote!(pid), [()], 1).count()));
+    let message = map.unwrap_err();
+    assert!(common_message(&message).contains("shut down"));
+    pool.shutdown(); // idempotent
+    assert!(children().is_empty(), "{:?}", children());
+}
+
+fn common_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+fn shutdown_now_cancels_queued_work() {
+    let pool = pool(1);
+    let running = pool.submit(remote!(sleep_ms), 200);
+    let queued: Vec<_> = (0..3).map(|_| pool.submit(remote!(pid), ())).collect();
+    assert!(wait_until(Duration::from_secs(5), || running.is_running()));
+    pool.shutdown_now();
+    assert!(running.join().is_ok(), "running tasks finish");
+    for task in queued {
+        assert!(err_of(task).is_cancelled());
+    }
+    assert!(children().is_empty(), "{:?}", children());
+}
+
+fn kill_fails_running_and_cancels_queued() {
+    let pool = pool(2);
+    let running = pool.submit(remote!(hang), ());
+    let also = pool.submit(remote!(hang), ());
+    let queued = pool.submit(remote!(pid), ());
+    assert!(wait_until(Duration::from_secs(5), || running.is_running()
+        && also.is_running()));
+    pool.kill();
+    assert!(err_of(running).is_worker_died());
+    assert!(err_of(also).is_worker_died());
+    assert!(err_of(queued).is_cancelled());
+    assert!(err_of(pool.submit(remote!(pid), ())).is_rejected());
+    assert!(children().is_empty(), "{:?}", children());
+}
+
+fn drop_does_not_hang_on_a_hung_task() {
+    let pool = pool(1);
+    let hung = pool.submit(remote!(hang), ());
+    assert!(wait_until(Duration::from_secs(5), || hung.is_running()));
+    let started = Instant::now();
+    drop(pool);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    assert!(err_of(hung).is_worker_died());
+    assert!(children().is_empty(), "{:?}", children());
+}
+
+fn large_arguments_and_results() {
+    let pool = pool(2);
+    let len = 3 << 20; // 3 MiB: far over a pipe's 64 KiB buffer
+    let bytes = pool.submit(remote!(big), len).join().unwrap();
+    assert_eq!(bytes.len(), len);
+    let expected: u64 = bytes.iter().map(|&b| u64::from(b)).sum();
+    assert_eq!(
+        pool.submit(remote!(checksum), bytes).join().unwrap(),
+        expected
+    );
+}
+
+fn task_output_does_not_disturb_the_protocol() {
+    let pool = pool(1);
+    assert_eq!(pool.submit(remote!(noisy), 9).join().unwrap(), 9);
+    assert_eq!(pool.submit(remote!(read_stdin), ()).join().unwrap(), 0);
+    assert_eq!(
+        pool.submit(remote!(echo), "ok".to_string()).join().unwrap(),
+        "ok"
+    );
+}
+
+fn serialization_failures() {
+    let pool = pool(1);
+    let err = err_of(pool.submit(remote!(take_unsendable), Unsendable));
+    assert!(
+        err.is_serialization() && err.to_string().contains("Unsendable"),
+        "{err}"
+    );
+    assert!(pool.submit(remote!(make_even), 4).join().is_ok());
+    let err = pool
+        .submit(remote!(make_even), 3)
+        .join()
+        .map(|e| e.0)
+        .unwrap_err();
+    assert!(
+        err.is_serialization() && err.to_string().contains("Even"),
+        "{err}"
+    );
+    assert_eq!(pool.submit(remote!(add), (0, 1)).join().unwrap(), 1);
+}
+
+fn unknown_function_panics_with_its_name() {
+    let pool = pool(1);
+    let result = catch_unwind(AssertUnwindSafe(|| pool.submit(remote!(not_registered), 1)));
+    let message = common_message(&result.unwrap_err());
+    assert!(message.contains("not_registered"), "{message}");
+}
+
+fn initializer_runs_in_every_worker() {
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(2)
+        .max_tasks_per_child(1)
+        .initializer(remote!(init_tag), "ready".to_string())
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        assert_eq!(pool.submit(remote!(get_tag), ()).join().unwrap(), "ready");
+    }
+}
+
+fn bad_configurations_are_build_errors() {
+    let err =
+        |b: stealpool::ProcessPoolBuilder| b.build().expect_err("should not build").to_string();
+    let text = err(ProcessPool::builder(&TASKS).num_workers(0));
+    assert!(text.contains("num_workers"), "{text}");
+    let text = err(ProcessPool::builder(&TASKS).max_tasks_per_child(0));
+    assert!(text.contains("max_tasks_per_child"), "{text}");
+    let text = err(ProcessPool::builder(&TASKS).program("/nonexistent/stealpool-worker"));
+    assert!(text.contains("/nonexistent/stealpool-worker"), "{text}");
+    let text = err(ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .program("/bin/true"));
+    assert!(text.contains("bootstrap"), "{text}");
+    let text = err(ProcessPool::builder(&TASKS)
+        .num_workers(2)
+        .initializer(remote!(init_fail), ()));
+    assert!(
+        text.contains("initializer") && text.contains("refuses"),
+        "{text}"
+    );
+    let text = err(ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .initializer(remote!(not_registered_init), ()));
+    assert!(text.contains("not_registered_init"), "{text}");
+    std::env::set_var(USE_OTHER, "1");
+    let result = ProcessPool::builder(&TASKS).num_workers(1).build();
+    std::env::remove_var(USE_OTHER);
+    let text = result
+        .expect_err("a worker with another registry")
+        .to_string();
+    assert!(text.contains("registry"), "{text}");
+    assert!(children().is_empty(), "{:?}", children());
+}
+
+fn not_registered_init(_: ()) {}
+
+fn crash_loop_breaks_the_pool() {
+    let flag = std::env::temp_dir().join(format!("stealpool-crash-loop-{}", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .initializer(
+            remote!(init_unless_file),
+            flag.to_string_lossy().into_owned(),
+        )
+        .build()
+        .unwrap();
+    std::fs::write(&flag, b"break").unwrap();
+    let crash = pool.submit(remote!(abort_now), ());
+    let queued = pool.submit(remote!(pid), ());
+    assert!(err_of(crash).is_worker_died());
+    let err = err_of(queued);
+    assert!(
+        err.is_worker_died() && err.to_string().contains("broken"),
+        "{err}"
+    );
+    let later = err_of(pool.submit(remote!(pid), ()));
+    assert!(later.to_string().contains("broken"), "{later}");
+    std::fs::remove_file(&flag).unwrap();
+    drop(pool);
+    assert!(children().is_empty(), "{:?}", children());
+}
+
+fn workers_exit_when_the_parent_dies() {
+    let exe = std::env::current_exe().unwrap();
+    let mut parent = std::process::Command::new(exe)
+        .env(PARENT_MODE, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(parent.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let workers: Vec<u32> = line
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(workers.len(), 2, "{line:?}");
+    assert!(workers.iter().all(|&w| !is_gone(w)));
+    parent.kill().unwrap();
+    parent.wait().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || workers
+            .iter()
+            .all(|&w| is_gone(w))),
+        "orphaned workers {workers:?} still run"
+    );
+}
+
+/// The parent of `workers_exit_when_the_parent_dies`: a pool of 2, one
+/// worker busy forever, one idle; prints both pids, then waits to be killed.
+fn parent_mode() {
+    let pool = pool(2);
+    let busy = pool.submit(remote!(hang), ());
+    assert!(wait_until(Duration::from_secs(5), || busy.is_running()));
+    let pids: Vec<String> = children().iter().map(|(pid, _)| pid.to_string()).collect();
+    println!("{}", pids.join(" "));
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+// ---- the runner -----------------------------------------------------------
+
+type Test = (&'static str, fn());
+
+const TESTS: &[Test] = &[
+    ("round_trip_and_order", round_trip_and_order),
+    (
+        "thousand_tasks_through_two_workers",
+        thousand_tasks_through_two_workers,
+    ),
+    (
+        "same_task_api_as_the_thread_pool",
+        same_task_api_as_the_thread_pool,
+    ),
+    (
+        "remote_panic_fails_only_its_task",
+        remote_panic_fails_only_its_task,
+    ),
+    ("abort_fails_only_its_task", abort_fails_only_its_task),
+    ("segfault_fails_only_its_task", segfault_fails_only_its_task),
+    (
+        "exit_mid_task_fails_only_its_task",
+        exit_mid_task_fails_only_its_task,
+    ),
+    (
+        "killed_worker_fails_only_its_task",
+        killed_worker_fails_only_its_task,
+    ),
+    (
+        "crash_leaves_other_workers_tasks_alone",
+        crash_leaves_other_workers_tasks_alone,
+    ),
+    (
+        "deadline_kills_and_replaces_the_worker",
+        deadline_kills_and_replaces_the_worker,
+    ),
+    ("wait_timeout_never_kills", wait_timeout_never_kills),
+    ("max_tasks_per_child_recycles", max_tasks_per_child_recycles),
+    ("cancel_until_handed_over", cancel_until_handed_over),
+    (
+        "shutdown_finishes_queued_work",
+        shutdown_finishes_queued_work,
+    ),
+    (
+        "shutdown_now_cancels_queued_work",
+        shutdown_now_cancels_queued_work,
+    ),
+    (
+        "kill_fails_running_and_cancels_queued",
+        kill_fails_running_and_cancels_queued,
+    ),
+    (
+        "drop_does_not_hang_on_a_hung_task",
+        drop_does_not_hang_on_a_hung_task,
+    ),
+    ("large_arguments_and_results", large_arguments_and_results),
+    (
+        "task_output_does_not_disturb_the_protocol",
+        task_output_does_not_disturb_the_protocol,
+    ),
+    ("serialization_failures", serialization_failures),
+    (
+        "unknown_function_panics_with_its_name",
+        unknown_function_panics_with_its_name,
+    ),
+    (
+        "initializer_runs_in_every_worker",
+        initializer_runs_in_every_worker,
+    ),
+    (
+        "bad_configurations_are_build_errors",
+        bad_configurations_are_build_errors,
+    ),
+    ("crash_loop_breaks_the_pool", crash_loop_breaks_the_pool),
+    (
+        "workers_exit_when_the_parent_dies",
+        workers_exit_when_the_parent_dies,
+    ),
+];
+
+/// Each test's time limit: a hang fails instead of stalling CI.
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+fn run_tests() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let selected: Vec<&Test> = TESTS
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests", selected.len());
+    let started = Instant::now();
+    let failed = AtomicUsize::new(0);
+    for &&(name, test) in &selected {
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let result = catch_unwind(test);
+                let _ = done_tx.send(result.is_ok());
+            })
+            .unwrap();
+        let ok = match done_rx.recv_timeout(TEST_LIMIT) {
+            Ok(ok) => ok,
+            Err(_) => {
+                println!("test {name} did not finish within {TEST_LIMIT:?}");
+                false
+            }
+        };
+        // No test may leave a child behind, running or zombie.
+        let no_children = !ok || wait_until(Duration::from_secs(2), || children().is_empty());
+        if ok && no_children {
+            println!("test {name} ... ok");
+        } else {
+            if ok {
+                println!("test {name} left children behind: {:?}", children());
+            }
+            println!("test {name} ... FAILED");
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let failed = failed.into_inner();
+    let passed = selected.len() - failed;
+    println!(
+        "\ntest result: {}. {passed} passed; {failed} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+        if failed == 0 { "ok" } else { "FAILED" },
+        TESTS.len() - selected.len(),
+        started.elapsed().as_secs_f64()
+    );
+    std::process::exit(i32::from(failed > 0));
+}
