@@ -18,6 +18,10 @@
 //! - [`submit`], [`spawn`], [`join`], [`scope`] and [`current_thread_index`]:
 //!   the current pool
 //!   (the caller's, on a worker; else a lazily built global pool).
+//! - `ProcessPool` (feature `process`, Unix; see the `process` module):
+//!   Python's `ProcessPoolExecutor` with the same [`Task`], registered
+//!   functions in worker processes, and crash isolation: a worker that dies
+//!   fails only its own task and is replaced.
 //!
 //! # The model
 //!
@@ -104,11 +108,13 @@ pub use pool::{BuildError, Map, PoolStats, ThreadPool, ThreadPoolBuilder};
 pub use process::{ProcessPool, ProcessPoolBuilder};
 pub use task::{Task, TaskError};
 
-// The code in the README and the guide is compiled and run as doc tests.
-#[cfg(doctest)]
+// The code in the README and the guide is compiled and run as doc tests
+// (with the `process` feature, which their process-pool examples need: the
+// README's test command turns it on).
+#[cfg(all(doctest, feature = "process"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "process"))]
 #[doc = include_str!("../docs/guide.md")]
 struct GuideDoctests;

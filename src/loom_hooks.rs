@@ -35,6 +35,34 @@ where
     (task, Runner(runnable))
 }
 
+/// The completer side of a task made by [`promise`] (the process pool's).
+#[derive(Debug)]
+pub struct Completer<T: Send + 'static>(task::Promise<T>);
+
+impl<T: Send + 'static> Completer<T> {
+    /// Claims the task and, if that succeeded, completes it with `value`;
+    /// returns whether it did (the task was not cancelled first).
+    pub fn claim_and_complete(self, value: T) -> bool {
+        if !self.0.claim() {
+            return false;
+        }
+        self.0.complete(Ok(value));
+        true
+    }
+
+    /// Claims the task and drops the completer unfinished (a slot thread
+    /// that stopped mid-task); returns whether the claim succeeded.
+    pub fn claim_and_abandon(self) -> bool {
+        self.0.claim()
+    }
+}
+
+/// A pending task that no closure runs, and its completer.
+pub fn promise<T: Send + 'static>() -> (Task<T>, Completer<T>) {
+    let (task, promise) = task::promise();
+    (task, Completer(promise))
+}
+
 /// A shareable one-shot latch.
 #[derive(Debug)]
 pub struct Latch(latch::Latch);

@@ -148,3 +148,44 @@ fn cancel_vs_wait() {
             .is_cancelled());
     });
 }
+
+/// A promise (the process pool's task): the completer's claim races the
+/// handle's `cancel` and a blocked waiter; exactly one side wins, and the
+/// waiter wakes with the matching outcome.
+#[test]
+fn promise_claim_vs_cancel_vs_wait() {
+    loom::model(|| {
+        let (task, completer) = loom_hooks::promise::<u32>();
+        let task = Arc::new(task);
+        let slot = thread::spawn(move || completer.claim_and_complete(9));
+        let canceller = {
+            let task = Arc::clone(&task);
+            thread::spawn(move || task.cancel())
+        };
+        task.wait();
+        let completed = slot.join().unwrap();
+        let cancelled = canceller.join().unwrap();
+        assert!(
+            completed != cancelled,
+            "exactly one of claim and cancel wins"
+        );
+        let outcome = Arc::try_unwrap(task).unwrap().join();
+        match outcome {
+            Ok(value) => assert!(completed && value == 9),
+            Err(err) => assert!(cancelled && err.is_cancelled()),
+        }
+    });
+}
+
+/// A completer that claims and then goes away unfinished fails the task
+/// (never leaves its waiter hanging).
+#[test]
+fn promise_abandoned_fails_the_waiter() {
+    loom::model(|| {
+        let (task, completer) = loom_hooks::promise::<u32>();
+        let slot = thread::spawn(move || assert!(completer.claim_and_abandon()));
+        task.wait();
+        slot.join().unwrap();
+        assert!(task.join().unwrap_err().is_worker_died());
+    });
+}
