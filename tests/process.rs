@@ -130,6 +130,21 @@ impl<'de> Deserialize<'de> for Even {
 fn make_even(n: u32) -> Even {
     Even(n)
 }
+/// A result whose `Deserialize` panics in the parent.
+struct Explosive;
+impl Serialize for Explosive {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit()
+    }
+}
+impl<'de> Deserialize<'de> for Explosive {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("Explosive refuses to be decoded")
+    }
+}
+fn make_explosive(_: ()) -> Explosive {
+    Explosive
+}
 fn not_registered(x: u32) -> u32 {
     x
 }
@@ -154,6 +169,7 @@ static TASKS: Registry = registry![
     init_unless_file,
     take_unsendable,
     make_even,
+    make_explosive,
 ];
 
 /// A registry that differs from `TASKS` (for the mismatch test).
@@ -558,6 +574,17 @@ fn serialization_failures() {
         "{err}"
     );
     assert_eq!(pool.submit(remote!(add), (0, 1)).join().unwrap(), 1);
+    // A panicking `Deserialize` fails its task, not the pool's thread.
+    let err = pool
+        .submit(remote!(make_explosive), ())
+        .join()
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        err.is_serialization() && err.to_string().contains("refuses"),
+        "{err}"
+    );
+    assert_eq!(pool.submit(remote!(add), (2, 2)).join().unwrap(), 4);
 }
 
 fn unknown_function_panics_with_its_name() {
@@ -565,6 +592,46 @@ fn unknown_function_panics_with_its_name() {
     let result = catch_unwind(AssertUnwindSafe(|| pool.submit(remote!(not_registered), 1)));
     let message = common_message(&result.unwrap_err());
     assert!(message.contains("not_registered"), "{message}");
+    // Same path, another function: refused by its signature.
+    fn echo(x: u32) -> u32 {
+        x
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| pool.submit(remote!(echo), 1)));
+    let message = common_message(&result.unwrap_err());
+    assert!(
+        message.contains("echo") && message.contains("u32"),
+        "{message}"
+    );
+    assert_eq!(pool.submit(remote!(add), (1, 1)).join().unwrap(), 2);
+}
+
+fn shutdown_from_a_callback_does_not_deadlock() {
+    for how in ["shutdown", "shutdown_now", "kill", "drop"] {
+        let pool = Arc::new(pool(2));
+        let task = pool.submit(remote!(sleep_ms), 20);
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut slot = Some(Arc::clone(&pool));
+        task.on_done(move |_| {
+            let pool = slot.take().unwrap();
+            match how {
+                "shutdown" => pool.shutdown(),
+                "shutdown_now" => pool.shutdown_now(),
+                "kill" => pool.kill(),
+                _ => {}
+            }
+            drop(pool);
+            done_tx.send(()).unwrap();
+        });
+        drop(pool); // the callback may hold the last handle: its drop is `Drop`
+        done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{how} from a callback hung"));
+        task.join().unwrap();
+        assert!(
+            wait_until(Duration::from_secs(5), || children().is_empty()),
+            "{how}"
+        );
+    }
 }
 
 fn initializer_runs_in_every_worker() {
@@ -629,7 +696,13 @@ fn crash_loop_breaks_the_pool() {
     std::fs::write(&flag, b"break").unwrap();
     let crash = pool.submit(remote!(abort_now), ());
     let queued = pool.submit(remote!(pid), ());
+    let cancelled = pool.submit(remote!(pid), ());
+    assert!(cancelled.cancel());
     assert!(err_of(crash).is_worker_died());
+    assert!(
+        err_of(cancelled).is_cancelled(),
+        "breaking leaves a cancelled task cancelled"
+    );
     let err = err_of(queued);
     assert!(
         err.is_worker_died() && err.to_string().contains("broken"),
@@ -688,80 +761,40 @@ fn parent_mode() {
 
 type Test = (&'static str, fn());
 
-const TESTS: &[Test] = &[
-    ("round_trip_and_order", round_trip_and_order),
-    (
-        "thousand_tasks_through_two_workers",
-        thousand_tasks_through_two_workers,
-    ),
-    (
-        "same_task_api_as_the_thread_pool",
-        same_task_api_as_the_thread_pool,
-    ),
-    (
-        "remote_panic_fails_only_its_task",
-        remote_panic_fails_only_its_task,
-    ),
-    ("abort_fails_only_its_task", abort_fails_only_its_task),
-    ("segfault_fails_only_its_task", segfault_fails_only_its_task),
-    (
-        "exit_mid_task_fails_only_its_task",
-        exit_mid_task_fails_only_its_task,
-    ),
-    (
-        "killed_worker_fails_only_its_task",
-        killed_worker_fails_only_its_task,
-    ),
-    (
-        "crash_leaves_other_workers_tasks_alone",
-        crash_leaves_other_workers_tasks_alone,
-    ),
-    (
-        "deadline_kills_and_replaces_the_worker",
-        deadline_kills_and_replaces_the_worker,
-    ),
-    ("wait_timeout_never_kills", wait_timeout_never_kills),
-    ("max_tasks_per_child_recycles", max_tasks_per_child_recycles),
-    ("cancel_until_handed_over", cancel_until_handed_over),
-    (
-        "shutdown_finishes_queued_work",
-        shutdown_finishes_queued_work,
-    ),
-    (
-        "shutdown_now_cancels_queued_work",
-        shutdown_now_cancels_queued_work,
-    ),
-    (
-        "kill_fails_running_and_cancels_queued",
-        kill_fails_running_and_cancels_queued,
-    ),
-    (
-        "drop_does_not_hang_on_a_hung_task",
-        drop_does_not_hang_on_a_hung_task,
-    ),
-    ("large_arguments_and_results", large_arguments_and_results),
-    (
-        "task_output_does_not_disturb_the_protocol",
-        task_output_does_not_disturb_the_protocol,
-    ),
-    ("serialization_failures", serialization_failures),
-    (
-        "unknown_function_panics_with_its_name",
-        unknown_function_panics_with_its_name,
-    ),
-    (
-        "initializer_runs_in_every_worker",
-        initializer_runs_in_every_worker,
-    ),
-    (
-        "bad_configurations_are_build_errors",
-        bad_configurations_are_build_errors,
-    ),
-    ("crash_loop_breaks_the_pool", crash_loop_breaks_the_pool),
-    (
-        "workers_exit_when_the_parent_dies",
-        workers_exit_when_the_parent_dies,
-    ),
+/// `(name, test)` pairs, named by the function's own name.
+macro_rules! tests {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as fn())),*]
+    };
+}
+
+const TESTS: &[Test] = tests![
+    round_trip_and_order,
+    thousand_tasks_through_two_workers,
+    same_task_api_as_the_thread_pool,
+    remote_panic_fails_only_its_task,
+    abort_fails_only_its_task,
+    segfault_fails_only_its_task,
+    exit_mid_task_fails_only_its_task,
+    killed_worker_fails_only_its_task,
+    crash_leaves_other_workers_tasks_alone,
+    deadline_kills_and_replaces_the_worker,
+    wait_timeout_never_kills,
+    max_tasks_per_child_recycles,
+    cancel_until_handed_over,
+    shutdown_finishes_queued_work,
+    shutdown_now_cancels_queued_work,
+    kill_fails_running_and_cancels_queued,
+    drop_does_not_hang_on_a_hung_task,
+    large_arguments_and_results,
+    task_output_does_not_disturb_the_protocol,
+    serialization_failures,
+    unknown_function_panics_with_its_name,
+    shutdown_from_a_callback_does_not_deadlock,
+    initializer_runs_in_every_worker,
+    bad_configurations_are_build_errors,
+    crash_loop_breaks_the_pool,
+    workers_exit_when_the_parent_dies,
 ];
 
 /// Each test's time limit: a hang fails instead of stalling CI.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, BufWriter};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::wire::{self, FrameReader, ReadError, Reply, Request};
@@ -40,6 +40,8 @@ pub(crate) enum StartError {
     Mismatch(String),
     /// The initializer failed.
     InitFailed(String),
+    /// The pool was killed while the worker started.
+    Killed,
 }
 
 impl fmt::Display for StartError {
@@ -61,28 +63,92 @@ impl fmt::Display for StartError {
             StartError::InitFailed(detail) => {
                 write!(f, "the worker's initializer failed: {detail}")
             }
+            StartError::Killed => f.write_str("the pool was killed while the worker started"),
         }
     }
 }
 
-/// A live worker process and its two pipes.
+/// A slot's published worker pid, so that other threads (`kill`) can
+/// signal the worker without racing its reaping: the owner unpublishes the
+/// pid under this lock before (or while) it reaps, so a signal never reaches
+/// a reaped, possibly recycled pid.
+#[derive(Debug, Default)]
+pub(crate) struct PidSlot(Mutex<PidState>);
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum PidState {
+    /// No live worker.
+    #[default]
+    Empty,
+    /// This worker runs and is not reaped yet.
+    Live(u32),
+    /// `kill` was called: any worker published from now on is killed at
+    /// once (one starting up while `kill` ran cannot escape it).
+    Killed,
+}
+
+impl PidSlot {
+    /// Publishes a new worker; `false` if the slot was killed meanwhile.
+    fn publish(&self, pid: u32) -> bool {
+        let mut state = lock(&self.0);
+        if *state == PidState::Killed {
+            return false;
+        }
+        *state = PidState::Live(pid);
+        true
+    }
+
+    /// Unpublishes the worker (before it is reaped).
+    fn unpublish(&self) {
+        let mut state = lock(&self.0);
+        if matches!(*state, PidState::Live(_)) {
+            *state = PidState::Empty;
+        }
+    }
+
+    /// Sends SIGKILL to the published worker, if any, and makes the slot
+    /// kill any worker published later.
+    pub(crate) fn kill(&self) {
+        let mut state = lock(&self.0);
+        if let PidState::Live(pid) = *state {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill takes plain integers. The pid is not reaped
+                // (hence not recycled) while it is published, and we hold the
+                // lock under which its owner unpublishes it before reaping.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        *state = PidState::Killed;
+    }
+
+    /// Whether `kill` was called.
+    pub(crate) fn is_killed(&self) -> bool {
+        *lock(&self.0) == PidState::Killed
+    }
+}
+
+/// A live worker process and its two pipes. Dropped without being reaped
+/// (a panic unwinding a slot thread), it kills and reaps the process, so no
+/// zombie is ever left.
 pub(crate) struct Child {
     process: std::process::Child,
     /// `None` once closed (a retiring worker exits on end of file).
     requests: Option<BufWriter<ChildStdin>>,
     replies: FrameReader<ChildStdout>,
     pid: u32,
+    slot: Arc<PidSlot>,
+    /// How it ended, once reaped.
+    ended: Option<String>,
     /// Tasks run since it started.
     pub(crate) tasks_run: usize,
 }
 
 impl Child {
-    /// Starts a worker, publishes its pid in `pid_slot` (for `kill`), and
+    /// Starts a worker, publishes its pid in `slot` (for `kill`), and
     /// completes the handshake and the initializer.
-    pub(crate) fn spawn(
-        recipe: &Recipe,
-        pid_slot: &Mutex<Option<u32>>,
-    ) -> Result<Child, StartError> {
+    pub(crate) fn spawn(recipe: &Recipe, slot: &Arc<PidSlot>) -> Result<Child, StartError> {
         let mut process = Command::new(&recipe.program)
             .env(ENV_WORKER, wire::VERSION.to_string())
             .env(ENV_PARENT, std::process::id().to_string())
@@ -92,7 +158,7 @@ impl Child {
             .spawn()
             .map_err(|err| StartError::Spawn(recipe.program.clone(), err))?;
         let pid = process.id();
-        *lock(pid_slot) = Some(pid);
+        let published = slot.publish(pid);
         let requests = Some(BufWriter::new(process.stdin.take().expect("piped stdin")));
         let replies = FrameReader::new(process.stdout.take().expect("piped stdout"));
         let mut child = Child {
@@ -100,12 +166,18 @@ impl Child {
             requests,
             replies,
             pid,
+            slot: Arc::clone(slot),
+            ended: None,
             tasks_run: 0,
         };
+        if !published {
+            child.finish(true);
+            return Err(StartError::Killed);
+        }
         match child.handshake(recipe) {
             Ok(()) => Ok(child),
             Err(err) => {
-                child.kill_and_reap(pid_slot);
+                child.finish(true);
                 Err(err)
             }
         }
@@ -186,39 +258,69 @@ impl Child {
         self.replies.recv(deadline, wire::MAX_FRAME)
     }
 
-    /// Reaps a worker that died (or is about to exit): unpublishes its pid
-    /// first, so that `kill` never signals a reaped (reusable) pid. Returns
-    /// how it ended, as "exited with code 3" / "was killed by signal 9
-    /// (SIGKILL)".
-    pub(crate) fn reap(mut self, pid_slot: &Mutex<Option<u32>>) -> String {
-        *lock(pid_slot) = None;
-        self.requests = None;
-        match self.process.wait() {
-            Ok(status) => describe(status),
-            Err(err) => format!("could not be waited for: {err}"),
+    /// If the worker has exited, reaps it (unpublishing its pid in the same
+    /// critical section) and says how it ended; it never blocks.
+    pub(crate) fn try_reap(&mut self) -> Option<String> {
+        if let Some(ended) = &self.ended {
+            return Some(ended.clone());
+        }
+        let mut state = lock(&self.slot.0);
+        match self.process.try_wait() {
+            Ok(Some(status)) => {
+                if matches!(*state, PidState::Live(_)) {
+                    *state = PidState::Empty;
+                }
+                let ended = describe(status);
+                self.ended = Some(ended.clone());
+                Some(ended)
+            }
+            Ok(None) | Err(_) => None,
         }
     }
 
-    /// Kills the worker (SIGKILL) and reaps it.
-    pub(crate) fn kill_and_reap(mut self, pid_slot: &Mutex<Option<u32>>) -> String {
-        // The pid is still ours (not reaped): signalling it is safe.
-        let _ = self.process.kill();
-        self.reap(pid_slot)
+    /// Kills (if `kill`) and reaps the worker, unpublishing its pid first;
+    /// says how it ended. Idempotent.
+    fn finish(&mut self, kill: bool) -> String {
+        if let Some(ended) = &self.ended {
+            return ended.clone();
+        }
+        if kill {
+            // Not reaped yet, so the pid is still ours: safe to signal.
+            let _ = self.process.kill();
+        }
+        self.slot.unpublish();
+        self.requests = None;
+        let ended = match self.process.wait() {
+            Ok(status) => describe(status),
+            Err(err) => format!("could not be waited for: {err}"),
+        };
+        self.ended = Some(ended.clone());
+        ended
+    }
+
+    /// Kills the worker (SIGKILL) and reaps it; says how it ended.
+    pub(crate) fn kill_and_reap(mut self) -> String {
+        self.finish(true)
     }
 
     /// Retires an idle worker: closes its request pipe (it exits on end of
-    /// file) and reaps it, killing it if it does not exit within a second.
-    pub(crate) fn retire(mut self, pid_slot: &Mutex<Option<u32>>) {
+    /// file) and reaps it, killing it if it has not exited within a second.
+    pub(crate) fn retire(mut self) {
         self.requests = None;
         let deadline = Instant::now() + Duration::from_secs(1);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.process.try_wait() {
-                self.reap(pid_slot);
+            if self.try_reap().is_some() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        self.kill_and_reap(pid_slot);
+        self.finish(true);
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.finish(true);
     }
 }
 
@@ -253,19 +355,4 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Sends SIGKILL to the worker published in `pid_slot`, if any.
-pub(crate) fn kill_published(pid_slot: &Mutex<Option<u32>>) {
-    let guard = lock(pid_slot);
-    if let Some(pid) = *guard {
-        if let Ok(pid) = libc::pid_t::try_from(pid) {
-            // SAFETY: kill takes plain integers. The pid is not reused while
-            // we hold the lock: its owner unpublishes it (under this lock)
-            // before it reaps the process.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-    }
 }

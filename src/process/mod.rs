@@ -41,6 +41,11 @@
 //!   parent shut down or died), and on Linux the kernel kills it if its
 //!   supervising thread (hence the parent) goes away mid-task.
 //!
+//! - **SIGPIPE.** Writing to a worker that just died must be an error, not
+//!   a signal that kills the parent: Rust programs start with `SIGPIPE`
+//!   ignored, which the pool relies on. A non-Rust host that embeds the
+//!   library with `SIGPIPE` at its default action must ignore it first.
+//!
 //! # Examples
 //!
 //! ```

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::child::{self, lock, Recipe};
+use super::child::{lock, PidSlot, Recipe};
 use super::registry::{Registry, Remote};
 use super::slot::{self, Item, Job, TypedSink};
 use super::wire::MAX_FRAME;
@@ -53,7 +53,7 @@ pub(crate) struct Shared {
     /// Signalled when a job is queued or the phase changes.
     work: Condvar,
     /// Each slot's live worker pid (for `kill`).
-    pub(crate) pids: Vec<Mutex<Option<u32>>>,
+    pub(crate) pids: Vec<Arc<PidSlot>>,
     /// Slot threads still running, and a signal when one exits.
     live: Mutex<usize>,
     exited: Condvar,
@@ -82,11 +82,13 @@ impl Shared {
         }
     }
 
-    /// Whether a dead worker should be replaced (not after `shutdown_now`,
-    /// `kill`, or once broken).
+    /// Whether a dead worker should be replaced: not once broken, nor after
+    /// `shutdown_now` or `kill`, nor while draining an empty queue.
     pub(crate) fn should_respawn(&self) -> bool {
         let queue = lock(&self.queue);
-        queue.broken.is_none() && matches!(queue.phase, Phase::Open | Phase::Draining)
+        queue.broken.is_none()
+            && (queue.phase == Phase::Open
+                || (queue.phase == Phase::Draining && !queue.jobs.is_empty()))
     }
 
     pub(crate) fn start_succeeded(&self) {
@@ -127,11 +129,13 @@ impl Shared {
         self.exited.notify_all();
     }
 
-    /// Waits until every slot thread exited, or `deadline` passed; returns
+    /// Waits until every slot thread exited (but the caller's own, when
+    /// the caller is one: a task callback), or `deadline` passed; returns
     /// whether they all did.
     fn wait_slots(&self, deadline: Option<Instant>) -> bool {
+        let own = usize::from(slot::is_slot_of(self));
         let mut live = lock(&self.live);
-        while *live > 0 {
+        while *live > own {
             match deadline {
                 None => {
                     live = self
@@ -281,7 +285,7 @@ impl ProcessPool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let index = self.index_of(f.name(), "submit");
+        let index = self.index_of(f, "submit");
         let (task, item) = make_item::<A, R>(&args);
         let Some(item) = item else {
             return task;
@@ -327,25 +331,39 @@ impl ProcessPool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let index = self.index_of(f.name(), "map");
+        let index = self.index_of(f, "map");
         if lock(&self.shared.queue).phase != Phase::Open {
             panic!("ProcessPool::map: the pool is shut down");
         }
         let chunksize = chunksize.max(1);
         let mut tasks = VecDeque::new();
         let mut jobs = Vec::new();
-        let mut chunk = Vec::with_capacity(chunksize);
+        let mut chunk: Vec<Item> = Vec::with_capacity(chunksize.min(1024));
+        let mut chunk_bytes = 0;
         for args in items {
             let (task, item) = make_item::<A, R>(&args);
             tasks.push_back(task);
-            if let Some(item) = item {
-                chunk.push(item);
+            let Some(item) = item else {
+                continue;
+            };
+            // A chunk travels as one frame: close it early rather than let
+            // it grow past the frame limit.
+            let bytes = item.args.len() + 16;
+            if !chunk.is_empty() && chunk_bytes + bytes > MAX_FRAME - 64 {
+                jobs.push(Job {
+                    task: index,
+                    items: std::mem::take(&mut chunk),
+                });
+                chunk_bytes = 0;
             }
+            chunk_bytes += bytes;
+            chunk.push(item);
             if chunk.len() == chunksize {
                 jobs.push(Job {
                     task: index,
                     items: std::mem::take(&mut chunk),
                 });
+                chunk_bytes = 0;
             }
         }
         if !chunk.is_empty() {
@@ -440,29 +458,48 @@ impl ProcessPool {
     /// ```
     pub fn kill(&self) {
         cancel(self.shared.enter(Phase::Killed));
-        for pid in &self.shared.pids {
-            child::kill_published(pid);
+        for slot in &self.shared.pids {
+            slot.kill();
         }
         self.join_slots(None);
     }
 
-    /// Waits for the slot threads (until `deadline`), then joins them.
+    /// Waits for the slot threads (until `deadline`), then joins them. On
+    /// a slot thread of this pool (a task callback), it waits for the others
+    /// and leaves its own thread, which exits once the callback returns.
     fn join_slots(&self, deadline: Option<Instant>) -> bool {
         if !self.shared.wait_slots(deadline) {
             return false;
         }
+        let me = std::thread::current().id();
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
-            let _ = thread.join();
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
         }
         true
     }
 
-    /// The registry index of `name`, or the documented panic.
-    fn index_of(&self, name: &str, method: &str) -> u32 {
-        self.shared.registry.find(name).unwrap_or_else(|| {
-            panic!("ProcessPool::{method}: `{name}` is not in the pool's registry (register it in registry![...] under the same path)")
-        })
+    /// The registry index of `f`, or the documented panic.
+    fn index_of<A, R>(&self, f: Remote<A, R>, method: &str) -> u32 {
+        let name = f.name();
+        let Some(index) = self.shared.registry.find(name) else {
+            panic!(
+                "ProcessPool::{method}: `{name}` is not in the pool's registry \
+                 (register it in registry![...] under the same path)"
+            )
+        };
+        let entry = self.shared.registry.entry(index).expect("found above");
+        if entry.types() != f.types() {
+            panic!(
+                "ProcessPool::{method}: `{name}` is registered as {entry:?}, but the \
+                 Remote is fn({}) -> {}: registry! and remote! name different functions",
+                f.types().0,
+                f.types().1
+            )
+        }
+        index
     }
 
     /// Queues `jobs` unless the pool is shut down (then gives them back).
@@ -501,9 +538,9 @@ where
     R: DeserializeOwned + Send + 'static,
 {
     let (task, promise) = task::promise::<R>();
-    let sink = Box::new(TypedSink(promise));
+    let sink = Box::new(TypedSink::new(promise));
     let error = match postcard::to_stdvec(args) {
-        Ok(bytes) if bytes.len() <= MAX_FRAME - 64 => {
+        Ok(bytes) if bytes.len() + 16 <= MAX_FRAME - 64 => {
             return (task, Some(Item { args: bytes, sink }))
         }
         Ok(bytes) => format!(
@@ -753,7 +790,7 @@ impl ProcessPoolBuilder {
                 broken: None,
             }),
             work: Condvar::new(),
-            pids: (0..num_workers).map(|_| Mutex::new(None)).collect(),
+            pids: (0..num_workers).map(|_| Arc::default()).collect(),
             live: Mutex::new(0),
             exited: Condvar::new(),
             failures: AtomicUsize::new(0),

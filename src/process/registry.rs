@@ -68,6 +68,11 @@ impl Entry {
     pub(crate) fn name(&self) -> &'static str {
         self.name
     }
+
+    /// The argument and result type names.
+    pub(crate) fn types(&self) -> (&'static str, &'static str) {
+        (self.types)()
+    }
 }
 
 impl fmt::Debug for Entry {
@@ -180,6 +185,8 @@ impl fmt::Debug for Registry {
 /// ```
 pub struct Remote<A, R> {
     name: &'static str,
+    /// The signature's type names, checked against the registry's entry.
+    types: fn() -> (&'static str, &'static str),
     _signature: PhantomData<fn(A) -> R>,
 }
 
@@ -189,8 +196,14 @@ impl<A, R> Remote<A, R> {
     pub const fn __new(name: &'static str, _f: fn(A) -> R) -> Remote<A, R> {
         Remote {
             name,
+            types: type_names::<A, R>,
             _signature: PhantomData,
         }
+    }
+
+    /// The argument and result type names.
+    pub(crate) fn types(&self) -> (&'static str, &'static str) {
+        (self.types)()
     }
 
     /// The function's name, as written in `remote!` (and in `registry!`).
@@ -248,11 +261,16 @@ where
     })
 }
 
+/// The type names of a signature `fn(A) -> R`.
+fn type_names<A, R>() -> (&'static str, &'static str) {
+    (std::any::type_name::<A>(), std::any::type_name::<R>())
+}
+
 /// The argument and result type names of `f`, for the fingerprint.
 /// Used by [`registry!`](crate::registry); not a stable API.
 #[doc(hidden)]
 pub fn __types<A, R>(_f: fn(A) -> R) -> (&'static str, &'static str) {
-    (std::any::type_name::<A>(), std::any::type_name::<R>())
+    type_names::<A, R>()
 }
 
 /// Builds a [`Registry`](crate::process::Registry) (feature `process`): the

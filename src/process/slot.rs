@@ -3,6 +3,9 @@
 //! is idle, reads the replies (with the task deadline), and replaces the
 //! worker when it dies, times out or reaches `max_tasks_per_child`.
 
+use std::cell::Cell;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,10 +14,15 @@ use serde::de::DeserializeOwned;
 use super::child::{Child, StartError};
 use super::pool::Shared;
 use super::wire::{ReadError, RemoteError, Reply, Request};
-use crate::task::{Promise, TaskError};
+use crate::task::{panic_message, Promise, TaskError};
 
 /// Start-up failures in a row (over all slots) that mark the pool broken.
 pub(crate) const CRASH_LOOP: usize = 3;
+
+/// How often a slot waiting for a reply checks that its worker still runs
+/// (a worker that died while a forked grandchild keeps its pipe open sends
+/// no end of file).
+const LIVENESS_CHECK: Duration = Duration::from_millis(100);
 
 /// One queued submission: a registered function and the items to run it
 /// on (one for `submit`, a chunk for `map`).
@@ -36,36 +44,84 @@ pub(crate) struct Item {
 /// The typed end of a task, seen without its type.
 pub(crate) trait Sink: Send {
     /// Claims the task (pending → running); `false` if it was cancelled.
-    fn claim(&self) -> bool;
+    fn claim(&mut self) -> bool;
     /// Completes a claimed task with an encoded result or an error.
     fn complete(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>);
-    /// Fails the task (claiming it first if it is still pending).
+    /// Fails the task: claims it first unless this sink already did, and
+    /// does nothing if it was cancelled meanwhile.
     fn fail(self: Box<Self>, error: TaskError);
 }
 
 /// The completer of a `Task<R>`.
-pub(crate) struct TypedSink<R: Send + 'static>(pub(crate) Promise<R>);
+pub(crate) struct TypedSink<R: Send + 'static> {
+    promise: Promise<R>,
+    /// This sink won the claim: only it may complete the task.
+    claimed: bool,
+}
+
+impl<R: Send + 'static> TypedSink<R> {
+    pub(crate) fn new(promise: Promise<R>) -> Self {
+        TypedSink {
+            promise,
+            claimed: false,
+        }
+    }
+}
 
 impl<R: DeserializeOwned + Send + 'static> Sink for TypedSink<R> {
-    fn claim(&self) -> bool {
-        self.0.claim()
+    fn claim(&mut self) -> bool {
+        self.claimed = self.claimed || self.promise.claim();
+        self.claimed
     }
+
     fn complete(self: Box<Self>, outcome: Result<Vec<u8>, TaskError>) {
+        debug_assert!(self.claimed, "complete before claim");
+        // The result type's `Deserialize` is user code: a panic in it fails
+        // this task, not the slot thread.
         let outcome = outcome.and_then(|bytes| {
-            postcard::from_bytes::<R>(&bytes).map_err(|err| {
-                TaskError::serialization(format!(
+            match catch_unwind(AssertUnwindSafe(|| postcard::from_bytes::<R>(&bytes))) {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(err)) => Err(TaskError::serialization(format!(
                     "could not decode the result as {}: {err}",
                     std::any::type_name::<R>()
-                ))
-            })
+                ))),
+                Err(payload) => Err(TaskError::serialization(format!(
+                    "decoding the result as {} panicked: {}",
+                    std::any::type_name::<R>(),
+                    panic_message(&*payload).unwrap_or_default()
+                ))),
+            }
         });
-        self.0.complete(outcome);
+        self.promise.complete(outcome);
     }
-    fn fail(self: Box<Self>, error: TaskError) {
-        if self.0.is_pending() && !self.0.claim() {
-            return; // cancelled meanwhile: it has its outcome
+
+    fn fail(mut self: Box<Self>, error: TaskError) {
+        if !self.claim() {
+            return; // cancelled first: it has its outcome
         }
-        self.0.complete(Err(error));
+        self.promise.complete(Err(error));
+    }
+}
+
+std::thread_local! {
+    /// The pool whose slot thread this is (null elsewhere): `shutdown`
+    /// called from a task callback on a slot thread must not wait for the
+    /// very thread it runs on.
+    static CURRENT_POOL: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Whether the calling thread is a slot thread of `shared`'s pool.
+pub(crate) fn is_slot_of(shared: &Shared) -> bool {
+    CURRENT_POOL.with(|current| std::ptr::eq(current.get(), shared))
+}
+
+/// Marks the slot as exited however its thread ends (a panic included).
+struct ExitGuard<'a>(&'a Shared);
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        CURRENT_POOL.with(|current| current.set(std::ptr::null()));
+        self.0.slot_exited();
     }
 }
 
@@ -75,15 +131,15 @@ pub(crate) fn run(
     index: usize,
     started: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) {
-    let pid_slot = &shared.pids[index];
-    let mut worker = match Child::spawn(&shared.recipe, pid_slot) {
+    let _exit = ExitGuard(&shared);
+    CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&shared)));
+    let mut worker = match Child::spawn(&shared.recipe, &shared.pids[index]) {
         Ok(child) => {
             let _ = started.send(Ok(()));
             Some(child)
         }
         Err(err) => {
             let _ = started.send(Err(err));
-            shared.slot_exited();
             return;
         }
     };
@@ -92,7 +148,10 @@ pub(crate) fn run(
         let Job { task, items } = job;
         // Claim now, just before the hand-over: a task cancelled while
         // queued is skipped; one claimed can no longer be cancelled.
-        let items: Vec<Item> = items.into_iter().filter(|item| item.sink.claim()).collect();
+        let items: Vec<Item> = items
+            .into_iter()
+            .filter_map(|mut item| item.sink.claim().then_some(item))
+            .collect();
         if items.is_empty() {
             continue;
         }
@@ -100,14 +159,11 @@ pub(crate) fn run(
             worker = respawn(&shared, index);
         }
         let Some(child) = worker.take() else {
-            let reason = shared
-                .broken_reason()
-                .unwrap_or_else(|| "no worker could be started".into());
-            for item in items {
-                item.sink.fail(TaskError::worker_died(format!(
-                    "the process pool is broken: {reason}"
-                )));
-            }
+            let reason = shared.broken_reason().map_or_else(
+                || "the pool shut down before a worker could start it".to_owned(),
+                |reason| format!("the process pool is broken: {reason}"),
+            );
+            fail_all(items, || TaskError::worker_died(reason.clone()));
             continue;
         };
         worker = run_job(&shared, index, child, task, items);
@@ -116,7 +172,7 @@ pub(crate) fn run(
                 .max_tasks_per_child
                 .is_some_and(|max| child.tasks_run >= max)
             {
-                worker.take().expect("checked").retire(pid_slot);
+                worker.take().expect("checked").retire();
             }
         }
         if worker.is_none() && shared.should_respawn() {
@@ -126,16 +182,16 @@ pub(crate) fn run(
         }
     }
     if let Some(child) = worker {
-        child.retire(pid_slot);
+        child.retire();
     }
-    shared.slot_exited();
 }
 
 /// Starts a replacement worker, counting start-up failures in a row; after
 /// [`CRASH_LOOP`] of them the pool is broken and `None` is returned.
 fn respawn(shared: &Shared, index: usize) -> Option<Child> {
+    let mut backoff = Duration::from_millis(20);
     loop {
-        if !shared.should_respawn() {
+        if !shared.should_respawn() || shared.pids[index].is_killed() {
             return None;
         }
         match Child::spawn(&shared.recipe, &shared.pids[index]) {
@@ -143,6 +199,7 @@ fn respawn(shared: &Shared, index: usize) -> Option<Child> {
                 shared.start_succeeded();
                 return Some(child);
             }
+            Err(StartError::Killed) => return None,
             Err(err) => {
                 let failures = shared.start_failed();
                 if failures >= CRASH_LOOP {
@@ -151,7 +208,8 @@ fn respawn(shared: &Shared, index: usize) -> Option<Child> {
                     ));
                     return None;
                 }
-                std::thread::sleep(Duration::from_millis(20 * failures as u64));
+                std::thread::sleep(backoff);
+                backoff *= 2;
             }
         }
     }
@@ -165,7 +223,6 @@ fn run_job(
     task: u32,
     mut items: Vec<Item>,
 ) -> Option<Child> {
-    let pid_slot = &shared.pids[index];
     let request = Request::Run {
         task,
         items: items
@@ -173,10 +230,15 @@ fn run_job(
             .map(|item| std::mem::take(&mut item.args))
             .collect(),
     };
-    if child.send(&request).is_err() {
+    if let Err(err) = child.send(&request) {
+        if err.kind() == io::ErrorKind::InvalidInput {
+            // Over the frame limit: nothing was written; the worker is fine.
+            fail_all(items, || TaskError::serialization(err.to_string()));
+            return Some(child);
+        }
         // It died while idle, before reading: the tasks never ran. Try once
         // more on a fresh worker.
-        let status = child.reap(pid_slot);
+        let status = child.kill_and_reap();
         let Some(mut fresh) = respawn(shared, index) else {
             fail_all(items, || {
                 TaskError::worker_died(format!(
@@ -187,7 +249,7 @@ fn run_job(
             return None;
         };
         if fresh.send(&request).is_err() {
-            let status = fresh.reap(pid_slot);
+            let status = fresh.kill_and_reap();
             fail_all(items, || {
                 TaskError::worker_died(format!(
                     "its worker process {status} before reading the task"
@@ -201,14 +263,14 @@ fn run_job(
     let mut items = items.into_iter();
     while let Some(item) = items.next() {
         let deadline = shared.task_timeout.map(|timeout| Instant::now() + timeout);
-        match child.recv(deadline) {
+        match recv_reply(&mut child, deadline) {
             Ok(Reply::Item(outcome)) => {
                 child.tasks_run += 1;
                 item.sink
                     .complete(outcome.map_err(|err| remote_error(err, pid)));
             }
             Ok(_) => {
-                let status = child.kill_and_reap(pid_slot);
+                let status = child.kill_and_reap();
                 item.sink.fail(TaskError::worker_died(format!(
                     "worker process {pid} broke the protocol and {status}"
                 )));
@@ -217,7 +279,7 @@ fn run_job(
             }
             Err(ReadError::TimedOut) => {
                 let timeout = shared.task_timeout.unwrap_or_default();
-                child.kill_and_reap(pid_slot);
+                child.kill_and_reap();
                 item.sink.fail(TaskError::timeout(format!(
                     "it ran past its {timeout:?} deadline; worker process {pid} was killed"
                 )));
@@ -225,7 +287,7 @@ fn run_job(
                 return None;
             }
             Err(ReadError::Invalid(detail)) => {
-                child.kill_and_reap(pid_slot);
+                child.kill_and_reap();
                 item.sink.fail(TaskError::serialization(format!(
                     "worker process {pid} sent a reply that could not be read: {detail}"
                 )));
@@ -233,7 +295,9 @@ fn run_job(
                 return None;
             }
             Err(ReadError::Closed | ReadError::Io(_)) => {
-                let status = child.reap(pid_slot);
+                // Normally it exited; if it only closed its pipe, it is
+                // killed (it is not reaped yet, so that is safe).
+                let status = child.kill_and_reap();
                 item.sink.fail(TaskError::worker_died(format!(
                     "worker process {pid} {status} while running it"
                 )));
@@ -243,6 +307,27 @@ fn run_job(
         }
     }
     Some(child)
+}
+
+/// Waits for the worker's next reply until `deadline`, checking every
+/// [`LIVENESS_CHECK`] that it still runs: a worker that is gone counts as
+/// a closed pipe even if something else still holds the pipe open.
+fn recv_reply(child: &mut Child, deadline: Option<Instant>) -> Result<Reply, ReadError> {
+    loop {
+        let slice = Instant::now() + LIVENESS_CHECK;
+        let until = deadline.map_or(slice, |deadline| deadline.min(slice));
+        match child.recv(Some(until)) {
+            Err(ReadError::TimedOut) => {
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    return Err(ReadError::TimedOut);
+                }
+                if child.try_reap().is_some() {
+                    return Err(ReadError::Closed);
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Fails the items of a chunk that were handed to a worker that is gone.

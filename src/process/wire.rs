@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 /// The largest frame either side sends or accepts: 256 MiB.
 pub(crate) const MAX_FRAME: usize = 256 << 20;
 
+/// The reader's usual buffer: what one `read` of a pipe returns at most.
+const READ_BUF: usize = 64 * 1024;
+
 /// The protocol version; a worker speaking another one is refused.
 pub(crate) const VERSION: u32 = 1;
 
@@ -138,7 +141,7 @@ impl<R: Read + AsRawFd> FrameReader<R> {
     pub(crate) fn new(source: R) -> Self {
         FrameReader {
             source,
-            buf: vec![0; 64 * 1024],
+            buf: vec![0; READ_BUF],
             start: 0,
             end: 0,
         }
@@ -166,6 +169,12 @@ impl<R: Read + AsRawFd> FrameReader<R> {
         let message = postcard::from_bytes(payload)
             .map_err(|err| ReadError::Invalid(format!("a frame did not decode: {err}")));
         self.start += 4 + len;
+        if self.start == self.end && self.buf.len() > 4 * READ_BUF {
+            // A large frame passed: give its buffer back.
+            self.buf = vec![0; READ_BUF];
+            self.start = 0;
+            self.end = 0;
+        }
         message
     }
 

@@ -166,11 +166,6 @@ impl<T: Send + 'static> Promise<T> {
         self.cell.as_ref().is_some_and(|cell| cell.core().claim())
     }
 
-    /// Whether the task is still pending (not claimed, not cancelled).
-    pub(crate) fn is_pending(&self) -> bool {
-        self.cell.as_ref().is_some_and(|cell| cell.is_pending())
-    }
-
     /// Completes a claimed task with `outcome`.
     pub(crate) fn complete(mut self, outcome: Result<T, TaskError>) {
         let cell = self.cell.take().expect("a promise completes once");
