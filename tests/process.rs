@@ -260,7 +260,13 @@ fn err_of<T: std::fmt::Debug + Send + 'static>(task: Task<T>) -> TaskError {
 
 // ---- the tests ------------------------------------------------------------
 
+fn assert_send_sync<T: Send + Sync>() {}
+
 fn round_trip_and_order() {
+    assert_send_sync::<ProcessPool>();
+    assert_send_sync::<stealpool::ProcessPoolBuilder>();
+    assert_send_sync::<stealpool::process::Remote<String, u64>>();
+    assert_send_sync::<Registry>();
     let pool = pool(2);
     assert_eq!(pool.num_workers(), 2);
     assert_eq!(
