@@ -12,18 +12,17 @@ result awaited. submit_wait: one tiny task submitted and its result awaited,
 (the machine's cores, at least 2). Medians of RUNS runs.
 """
 import concurrent.futures
-import json
 import os
-import pathlib
 import statistics
 import sys
 import time
+
+from criterion_results import criterion_median, fmt
 
 SPAWN_MANY = 100_000
 SUBMIT_WAIT = 10_000
 RUNS = 5
 WORKERS = max(2, os.cpu_count() or 2)
-CRITERION = pathlib.Path("target/criterion")
 
 
 def noop(i):
@@ -45,16 +44,6 @@ def submit_wait(pool):
     return (time.perf_counter() - start) / SUBMIT_WAIT
 
 
-def criterion_median(group, function, per_element):
-    path = CRITERION / group / function / "new" / "estimates.json"
-    if not path.exists():
-        return None
-    ns = json.loads(path.read_text())["median"]["point_estimate"]
-    return ns / per_element
-
-
-def fmt(seconds):
-    return f"{seconds * 1e6:.2f} µs" if seconds >= 1e-6 else f"{seconds * 1e9:.0f} ns"
 
 
 def main():

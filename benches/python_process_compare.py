@@ -13,18 +13,17 @@ as in the Rust bench. Medians of RUNS runs, after a warm-up that starts
 every worker.
 """
 import concurrent.futures
-import json
 import multiprocessing
-import pathlib
 import statistics
 import sys
 import time
+
+from criterion_results import criterion_median, fmt
 
 ROUND_TRIPS = 2_000
 BATCH = 1_000
 RUNS = 5
 WORKERS = 2
-CRITERION = pathlib.Path("target/criterion")
 
 
 def noop(x):
@@ -53,16 +52,6 @@ def mapped(pool):
     return (time.perf_counter() - start) / BATCH
 
 
-def criterion_median(group, function, per_element):
-    path = CRITERION / group / function / "new" / "estimates.json"
-    if not path.exists():
-        return None
-    ns = json.loads(path.read_text())["median"]["point_estimate"]
-    return ns / per_element
-
-
-def fmt(seconds):
-    return f"{seconds * 1e6:.1f} µs" if seconds >= 1e-6 else f"{seconds * 1e9:.0f} ns"
 
 
 def main():
