@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,7 +17,11 @@ use super::registry::{Registry, Remote};
 use super::slot::{self, Item, Job, TypedSink};
 use super::wire::MAX_FRAME;
 use crate::pool::{BuildError, Map};
+use crate::sync::spin::spin_until;
 use crate::task::{self, Task, TaskError};
+
+/// How long an idle slot thread watches the queue before it sleeps.
+const SLOT_SPIN: Duration = Duration::from_micros(50);
 
 /// How long `Drop` lets running tasks finish before it kills the workers.
 const DROP_GRACE: Duration = Duration::from_secs(5);
@@ -38,6 +42,9 @@ enum Phase {
 /// The queue and the lifecycle, under one lock.
 struct Queue {
     jobs: VecDeque<Job>,
+    /// Slot threads asleep on `work` (so a push without sleepers makes no
+    /// system call).
+    sleepers: usize,
     phase: Phase,
     /// Set when start-ups kept failing: why.
     broken: Option<String>,
@@ -52,6 +59,9 @@ pub(crate) struct Shared {
     queue: Mutex<Queue>,
     /// Signalled when a job is queued or the phase changes.
     work: Condvar,
+    /// Bumped (under the queue lock) on every push and phase change: what an
+    /// idle slot spins on before it sleeps.
+    version: AtomicU64,
     /// Each slot's live worker pid (for `kill`).
     pub(crate) pids: Vec<Arc<PidSlot>>,
     /// Slot threads still running, and a signal when one exits.
@@ -75,10 +85,35 @@ impl Shared {
             if queue.phase == Phase::Draining {
                 return None;
             }
+            // Spin a little before sleeping: back-to-back submissions then
+            // reach this slot with no futex wake (tens of µs on a VM).
+            let seen = self.version.load(Relaxed);
+            drop(queue);
+            spin_until(SLOT_SPIN, None, || self.version.load(Relaxed) != seen);
+            queue = lock(&self.queue);
+            if !queue.jobs.is_empty() || self.version.load(Relaxed) != seen {
+                continue;
+            }
+            queue.sleepers += 1;
             queue = self
                 .work
                 .wait(queue)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            queue.sleepers -= 1;
+        }
+    }
+
+    /// Records a change of the queue (under its lock) and wakes one slot
+    /// thread, or all of them, if any sleeps.
+    fn notify(&self, queue: &Queue, all: bool) {
+        self.version.fetch_add(1, Relaxed);
+        if queue.sleepers == 0 {
+            return;
+        }
+        if all {
+            self.work.notify_all();
+        } else {
+            self.work.notify_one();
         }
     }
 
@@ -113,9 +148,9 @@ impl Shared {
             if queue.broken.is_none() {
                 queue.broken = Some(reason.clone());
             }
+            self.notify(&queue, true);
             std::mem::take(&mut queue.jobs)
         };
-        self.work.notify_all();
         // Outside the lock: failing a task runs its callbacks.
         for job in jobs {
             for item in job.items {
@@ -167,13 +202,13 @@ impl Shared {
             if rank(phase) > rank(queue.phase) {
                 queue.phase = phase;
             }
+            self.notify(&queue, true);
             if matches!(queue.phase, Phase::Now | Phase::Killed) {
                 std::mem::take(&mut queue.jobs).into()
             } else {
                 Vec::new()
             }
         };
-        self.work.notify_all();
         jobs
     }
 }
@@ -520,12 +555,7 @@ impl ProcessPool {
         }
         let many = jobs.len() > 1;
         queue.jobs.extend(jobs);
-        drop(queue);
-        if many {
-            self.shared.work.notify_all();
-        } else {
-            self.shared.work.notify_one();
-        }
+        self.shared.notify(&queue, many);
         Ok(())
     }
 }
@@ -786,10 +816,12 @@ impl ProcessPoolBuilder {
             task_timeout: self.task_timeout,
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
+                sleepers: 0,
                 phase: Phase::Open,
                 broken: None,
             }),
             work: Condvar::new(),
+            version: AtomicU64::new(0),
             pids: (0..num_workers).map(|_| Arc::default()).collect(),
             live: Mutex::new(0),
             exited: Condvar::new(),
