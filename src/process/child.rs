@@ -15,6 +15,8 @@ use super::worker::{ENV_PARENT, ENV_WORKER};
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest handshake frame accepted.
 const MAX_HELLO: usize = 4096;
+/// The largest initializer reply accepted (it may carry a long panic message).
+const MAX_INIT_REPLY: usize = 1 << 20;
 
 /// What a worker needs to start: the program, the expected registry, the
 /// initializer request.
@@ -226,7 +228,7 @@ impl Child {
         };
         self.send(&init)
             .map_err(|err| StartError::InitFailed(format!("it did not take the request: {err}")))?;
-        match self.replies.recv::<Reply>(Some(deadline), MAX_HELLO) {
+        match self.replies.recv::<Reply>(Some(deadline), MAX_INIT_REPLY) {
             Ok(Reply::Ready) => Ok(()),
             Ok(Reply::InitFailed(detail)) => Err(StartError::InitFailed(detail)),
             Ok(_) => Err(StartError::InitFailed("unexpected reply".into())),
