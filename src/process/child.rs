@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::wire::{self, FrameReader, ReadError, Reply, Request};
 use super::worker::{ENV_PARENT, ENV_WORKER};
 
-/// How long a new worker may take to say hello (and run its initializer).
+/// How long a new worker may take to say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest handshake frame accepted.
 const MAX_HELLO: usize = 4096;
@@ -28,6 +28,9 @@ pub(crate) struct Recipe {
     pub(crate) fingerprint: u64,
     /// The initializer: registry index and encoded argument.
     pub(crate) initializer: Option<(u32, Vec<u8>)>,
+    /// How long the initializer may run (the pool's `task_timeout`); no
+    /// limit if `None`.
+    pub(crate) init_timeout: Option<Duration>,
 }
 
 /// Why a worker did not start.
@@ -228,13 +231,14 @@ impl Child {
         };
         self.send(&init)
             .map_err(|err| StartError::InitFailed(format!("it did not take the request: {err}")))?;
-        match self.replies.recv::<Reply>(Some(deadline), MAX_INIT_REPLY) {
+        let deadline = recipe.init_timeout.map(|timeout| Instant::now() + timeout);
+        match self.replies.recv::<Reply>(deadline, MAX_INIT_REPLY) {
             Ok(Reply::Ready) => Ok(()),
             Ok(Reply::InitFailed(detail)) => Err(StartError::InitFailed(detail)),
             Ok(_) => Err(StartError::InitFailed("unexpected reply".into())),
             Err(ReadError::TimedOut) => Err(StartError::InitFailed(format!(
-                "it did not finish within {} s",
-                START_TIMEOUT.as_secs()
+                "it did not finish within the task timeout ({:?})",
+                recipe.init_timeout.unwrap_or_default()
             ))),
             Err(_) => Err(StartError::InitFailed(
                 "the worker died while running it".into(),

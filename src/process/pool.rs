@@ -711,7 +711,9 @@ impl ProcessPoolBuilder {
     }
 
     /// A registered function each worker runs with `args` when it starts,
-    /// before it takes any task (Python's `initializer`). If it panics, the
+    /// before it takes any task (Python's `initializer`); it may run as long
+    /// as [`task_timeout`](Self::task_timeout) allows (no limit without
+    /// one). If it panics or runs out of time, the
     /// start fails; a pool whose start-ups fail three times in a row is
     /// broken: queued and later tasks fail with
     /// [`is_worker_died`](TaskError::is_worker_died), and `build` fails if
@@ -811,6 +813,7 @@ impl ProcessPoolBuilder {
                 program,
                 fingerprint: self.registry.fingerprint(),
                 initializer,
+                init_timeout: self.task_timeout,
             },
             max_tasks_per_child: self.max_tasks_per_child,
             task_timeout: self.task_timeout,
