@@ -287,6 +287,17 @@ fn round_trip_and_order() {
         pool.map(remote!(add), Vec::<(i64, i64)>::new(), 4).count(),
         0
     );
+    // An explicit `program` that calls `bootstrap` with the same registry.
+    let explicit = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .program(std::env::current_exe().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(explicit.submit(remote!(add), (5, 6)).join().unwrap(), 11);
+    // The default worker count is the machine's parallelism.
+    let default = ProcessPool::builder(&TASKS).build().unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(default.num_workers(), cores);
 }
 
 fn thousand_tasks_through_two_workers() {
