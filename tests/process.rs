@@ -62,6 +62,14 @@ fn sleep_ms(ms: u64) -> u32 {
     std::thread::sleep(Duration::from_millis(ms));
     std::process::id()
 }
+/// Waits until the file at `path` exists (a gate the test opens), then
+/// reports which worker ran it.
+fn wait_for_file(path: String) -> u32 {
+    while !std::path::Path::new(&path).exists() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::process::id()
+}
 fn big(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
@@ -170,6 +178,7 @@ static TASKS: Registry = registry![
     take_unsendable,
     make_even,
     make_explosive,
+    wait_for_file,
 ];
 
 /// A registry that differs from `TASKS` (for the mismatch test).
@@ -254,6 +263,31 @@ fn kill_pid(pid: u32, signal: i32) {
     }
 }
 
+/// A gate for `wait_for_file` tasks: closed until `open`, removed on drop.
+struct Gate(std::path::PathBuf);
+
+impl Gate {
+    fn new() -> Gate {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("stealpool-gate-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        Gate(path)
+    }
+    fn path(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+    fn open(&self) {
+        std::fs::write(&self.0, b"open").unwrap();
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn err_of<T: std::fmt::Debug + Send + 'static>(task: Task<T>) -> TaskError {
     task.join().expect_err("the task should have failed")
 }
@@ -314,13 +348,16 @@ fn same_task_api_as_the_thread_pool() {
     let pool = pool(2);
     // on_done, polling, wait_timeout.
     let seen = Arc::new(Mutex::new(None));
-    let task = pool.submit(remote!(sleep_ms), 50);
+    let gate = Gate::new();
+    let task = pool.submit(remote!(wait_for_file), gate.path());
     let sink = Arc::clone(&seen);
     task.on_done(move |outcome| *sink.lock().unwrap() = Some(outcome.is_ok()));
     assert!(
-        !task.wait_timeout(Duration::from_millis(1)),
+        !task.wait_timeout(Duration::from_millis(20)),
         "only stops waiting"
     );
+    assert_eq!(*seen.lock().unwrap(), None);
+    gate.open();
     while !task.is_done() {
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -330,10 +367,15 @@ fn same_task_api_as_the_thread_pool() {
     let task = pool.submit(remote!(echo), "async".to_string());
     assert_eq!(common::block_on(task).unwrap(), "async");
     // wait and as_completed.
-    let slow = pool.submit(remote!(sleep_ms), 300);
+    let gate = Gate::new();
+    let slow = pool.submit(remote!(wait_for_file), gate.path());
     let fast = pool.submit(remote!(sleep_ms), 1);
-    let done = stealpool::wait(&[fast, slow], WaitFor::FirstCompleted, None);
-    assert!(!done.done.is_empty());
+    let tasks = [fast, slow];
+    let done = stealpool::wait(&tasks, WaitFor::FirstCompleted, None);
+    assert_eq!((done.done, done.pending), (vec![0], vec![1]));
+    gate.open();
+    let done = stealpool::wait(&tasks, WaitFor::AllCompleted, None);
+    assert_eq!(done.done, vec![0, 1]);
     let tasks: Vec<_> = (0..6).map(|i| pool.submit(remote!(add), (i, 0))).collect();
     let mut sum = 0;
     for (_index, outcome) in stealpool::as_completed(tasks) {
@@ -472,12 +514,14 @@ fn max_tasks_per_child_recycles() {
 
 fn cancel_until_handed_over() {
     let pool = pool(1);
-    let busy = pool.submit(remote!(sleep_ms), 300);
+    let gate = Gate::new();
+    let busy = pool.submit(remote!(wait_for_file), gate.path());
     let queued = pool.submit(remote!(echo), "never".to_string());
     assert!(wait_until(Duration::from_secs(5), || busy.is_running()));
     assert!(!busy.cancel(), "a running task is not cancelled");
     assert!(queued.cancel());
     assert!(err_of(queued).is_cancelled());
+    gate.open();
     assert!(busy.join().is_ok());
     assert_eq!(pool.submit(remote!(add), (1, 2)).join().unwrap(), 3);
 }
@@ -510,10 +554,19 @@ fn common_message(payload: &Box<dyn std::any::Any + Send>) -> String {
 
 fn shutdown_now_cancels_queued_work() {
     let pool = pool(1);
-    let running = pool.submit(remote!(sleep_ms), 200);
+    let gate = Gate::new();
+    let running = pool.submit(remote!(wait_for_file), gate.path());
     let queued: Vec<_> = (0..3).map(|_| pool.submit(remote!(pid), ())).collect();
     assert!(wait_until(Duration::from_secs(5), || running.is_running()));
+    let opener = std::thread::spawn({
+        let path = gate.0.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(100));
+            std::fs::write(path, b"open").unwrap();
+        }
+    });
     pool.shutdown_now();
+    opener.join().unwrap();
     assert!(running.join().is_ok(), "running tasks finish");
     for task in queued {
         assert!(err_of(task).is_cancelled());
@@ -699,6 +752,69 @@ fn bad_configurations_are_build_errors() {
 
 fn not_registered_init(_: ()) {}
 
+fn two_callbacks_shut_down_at_once() {
+    let pool = Arc::new(pool(2));
+    let gate = Gate::new();
+    let tasks: Vec<_> = (0..2)
+        .map(|_| pool.submit(remote!(wait_for_file), gate.path()))
+        .collect();
+    assert!(wait_until(Duration::from_secs(5), || tasks
+        .iter()
+        .all(Task::is_running)));
+    let (done_tx, done_rx) = mpsc::channel();
+    for task in &tasks {
+        let pool = Arc::clone(&pool);
+        let done_tx = done_tx.clone();
+        task.on_done(move |_| {
+            pool.shutdown();
+            done_tx.send(()).unwrap();
+        });
+    }
+    gate.open();
+    for _ in 0..2 {
+        done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("two shutdowns from two slot threads deadlocked");
+    }
+    drop(tasks);
+    drop(pool);
+}
+
+fn kill_runs_cancel_callbacks_after_killing() {
+    let pool = Arc::new(pool(1));
+    let hung = pool.submit(remote!(hang), ());
+    assert!(wait_until(Duration::from_secs(5), || hung.is_running()));
+    let queued = pool.submit(remote!(pid), ());
+    let (done_tx, done_rx) = mpsc::channel();
+    {
+        let pool = Arc::clone(&pool);
+        queued.on_done(move |outcome| {
+            assert!(outcome.as_ref().unwrap_err().is_cancelled());
+            pool.shutdown(); // must not wait on the hung worker
+            done_tx.send(()).unwrap();
+        });
+    }
+    let killer = std::thread::spawn({
+        let pool = Arc::clone(&pool);
+        move || pool.kill()
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a cancel callback's shutdown waited on a hung worker");
+    killer.join().unwrap();
+    assert!(err_of(hung).is_worker_died());
+}
+
+fn a_worker_without_bootstrap_cannot_build_pools() {
+    std::env::set_var("STEALPOOL_PROCESS_WORKER", "1");
+    let result = ProcessPool::builder(&TASKS).num_workers(1).build();
+    std::env::remove_var("STEALPOOL_PROCESS_WORKER");
+    let text = result
+        .expect_err("a worker must not start workers")
+        .to_string();
+    assert!(text.contains("bootstrap"), "{text}");
+}
+
 fn crash_loop_breaks_the_pool() {
     let flag = std::env::temp_dir().join(format!("stealpool-crash-loop-{}", std::process::id()));
     let _ = std::fs::remove_file(&flag);
@@ -810,6 +926,9 @@ const TESTS: &[Test] = tests![
     shutdown_from_a_callback_does_not_deadlock,
     initializer_runs_in_every_worker,
     bad_configurations_are_build_errors,
+    two_callbacks_shut_down_at_once,
+    kill_runs_cancel_callbacks_after_killing,
+    a_worker_without_bootstrap_cannot_build_pools,
     crash_loop_breaks_the_pool,
     workers_exit_when_the_parent_dies,
 ];

@@ -16,6 +16,7 @@ use super::child::{lock, PidSlot, Recipe};
 use super::registry::{Registry, Remote};
 use super::slot::{self, Item, Job, TypedSink};
 use super::wire::MAX_FRAME;
+use super::worker::ENV_WORKER;
 use crate::pool::{BuildError, Map};
 use crate::sync::spin::spin_until;
 use crate::task::{self, Task, TaskError};
@@ -50,6 +51,17 @@ struct Queue {
     broken: Option<String>,
 }
 
+/// The slot threads' head count.
+#[derive(Debug, Default)]
+struct Slots {
+    /// Slot threads still running.
+    live: usize,
+    /// Of those, how many are blocked inside `shutdown`/`kill`/`Drop`
+    /// (called from a task callback): they cannot exit until it returns,
+    /// so nobody waits for them.
+    waiting: usize,
+}
+
 /// What the pool and its slot threads share.
 pub(crate) struct Shared {
     registry: &'static Registry,
@@ -65,7 +77,7 @@ pub(crate) struct Shared {
     /// Each slot's live worker pid (for `kill`).
     pub(crate) pids: Vec<Arc<PidSlot>>,
     /// Slot threads still running, and a signal when one exits.
-    live: Mutex<usize>,
+    live: Mutex<Slots>,
     exited: Condvar,
     /// Worker start-ups that failed in a row.
     failures: AtomicUsize,
@@ -119,11 +131,35 @@ impl Shared {
 
     /// Whether a dead worker should be replaced: not once broken, nor after
     /// `shutdown_now` or `kill`, nor while draining an empty queue.
-    pub(crate) fn should_respawn(&self) -> bool {
+    ///
+    /// `holding` says the caller holds a job it took before a `shutdown`:
+    /// that job still deserves a worker.
+    pub(crate) fn should_respawn(&self, holding: bool) -> bool {
         let queue = lock(&self.queue);
         queue.broken.is_none()
             && (queue.phase == Phase::Open
-                || (queue.phase == Phase::Draining && !queue.jobs.is_empty()))
+                || (queue.phase == Phase::Draining && (holding || !queue.jobs.is_empty())))
+    }
+
+    /// Sleeps for `pause` (a start-up back-off) unless the phase changes or
+    /// a job is queued meanwhile.
+    pub(crate) fn pause(&self, pause: Duration) {
+        let mut queue = lock(&self.queue);
+        let seen = self.version.load(Relaxed);
+        queue.sleepers += 1;
+        let deadline = Instant::now() + pause;
+        while self.version.load(Relaxed) == seen {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            queue = self
+                .work
+                .wait_timeout(queue, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        queue.sleepers -= 1;
     }
 
     pub(crate) fn start_succeeded(&self) {
@@ -160,7 +196,7 @@ impl Shared {
     }
 
     pub(crate) fn slot_exited(&self) {
-        *lock(&self.live) -= 1;
+        lock(&self.live).live -= 1;
         self.exited.notify_all();
     }
 
@@ -170,7 +206,13 @@ impl Shared {
     fn wait_slots(&self, deadline: Option<Instant>) -> bool {
         let own = usize::from(slot::is_slot_of(self));
         let mut live = lock(&self.live);
-        while *live > own {
+        live.waiting += own;
+        // A new waiter may be what the others wait for.
+        self.exited.notify_all();
+        let done = loop {
+            if live.live <= live.waiting {
+                break true;
+            }
             match deadline {
                 None => {
                     live = self
@@ -181,7 +223,7 @@ impl Shared {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return false;
+                        break false;
                     }
                     live = self
                         .exited
@@ -190,8 +232,9 @@ impl Shared {
                         .0;
                 }
             }
-        }
-        true
+        };
+        live.waiting -= own;
+        done
     }
 
     /// Moves to `phase` (never backwards) and wakes every slot; returns the
@@ -436,6 +479,11 @@ impl ProcessPool {
     /// Later `submit`s return rejected tasks. Idempotent; callable from any
     /// thread.
     ///
+    /// Called from a task's `on_done` callback, which runs on one of the
+    /// pool's supervising threads, it cannot wait for that thread: it
+    /// returns once the other workers have stopped, and the tasks still
+    /// queued finish after the callback returns.
+    ///
     /// # Examples
     ///
     /// ```
@@ -492,26 +540,33 @@ impl ProcessPool {
     /// }
     /// ```
     pub fn kill(&self) {
-        cancel(self.shared.enter(Phase::Killed));
+        let queued = self.shared.enter(Phase::Killed);
+        // Kill first: the cancelled tasks' callbacks may call back into the
+        // pool (even `shutdown`), which must not wait on hung workers.
         for slot in &self.shared.pids {
             slot.kill();
         }
+        cancel(queued);
         self.join_slots(None);
     }
 
     /// Waits for the slot threads (until `deadline`), then joins them. On
     /// a slot thread of this pool (a task callback), it waits for the others
-    /// and leaves its own thread, which exits once the callback returns.
+    /// (but those blocked in callbacks too) and joins none.
     fn join_slots(&self, deadline: Option<Instant>) -> bool {
         if !self.shared.wait_slots(deadline) {
             return false;
         }
-        let me = std::thread::current().id();
+        if slot::is_slot_of(&self.shared) {
+            // Another slot may be blocked in a callback of its own: joining
+            // it could wait on each other. The slots exit once their
+            // callbacks return; their handles are joined by an outside
+            // caller, or detached with the pool.
+            return true;
+        }
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
-            if thread.thread().id() != me {
-                let _ = thread.join();
-            }
+            let _ = thread.join();
         }
         true
     }
@@ -635,8 +690,12 @@ pub struct ProcessPoolBuilder {
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
     program: Option<PathBuf>,
-    initializer: Option<(&'static str, Result<Vec<u8>, String>)>,
+    /// The initializer's name, signature and encoded argument.
+    initializer: Option<(&'static str, Signature, Result<Vec<u8>, String>)>,
 }
+
+/// Argument and result type names.
+type Signature = (&'static str, &'static str);
 
 impl ProcessPoolBuilder {
     /// The number of worker processes; default `available_parallelism()`.
@@ -741,7 +800,7 @@ impl ProcessPoolBuilder {
     /// ```
     pub fn initializer<A: Serialize>(mut self, f: Remote<A, ()>, args: A) -> Self {
         let args = postcard::to_stdvec(&args).map_err(|err| err.to_string());
-        self.initializer = Some((f.name(), args));
+        self.initializer = Some((f.name(), f.types(), args));
         self
     }
 
@@ -771,6 +830,14 @@ impl ProcessPoolBuilder {
     /// }
     /// ```
     pub fn build(self) -> Result<ProcessPool, BuildError> {
+        if std::env::var_os(ENV_WORKER).is_some() {
+            // A worker whose `main` did not start with `bootstrap`: building
+            // a pool here would start a worker of a worker, and so on.
+            return Err(BuildError::process(
+                "this process was started as a process-pool worker but did not call \
+                 stealpool::process::bootstrap first in main; it must not build pools",
+            ));
+        }
         let num_workers = match self.num_workers {
             Some(0) => {
                 return Err(BuildError::process(
@@ -787,10 +854,18 @@ impl ProcessPoolBuilder {
         }
         let initializer = match self.initializer {
             None => None,
-            Some((name, args)) => {
+            Some((name, types, args)) => {
                 let index = self.registry.find(name).ok_or_else(|| {
                     BuildError::process(format!("the initializer `{name}` is not in the registry"))
                 })?;
+                let entry = self.registry.entry(index).expect("found above");
+                if entry.types() != types {
+                    return Err(BuildError::process(format!(
+                        "the initializer `{name}` is registered as {entry:?}, \
+                         not fn({}) -> {}: registry! and remote! name different functions",
+                        types.0, types.1
+                    )));
+                }
                 let args = args.map_err(|err| {
                     BuildError::process(format!(
                         "the initializer's arguments do not serialize: {err}"
@@ -826,7 +901,7 @@ impl ProcessPoolBuilder {
             work: Condvar::new(),
             version: AtomicU64::new(0),
             pids: (0..num_workers).map(|_| Arc::default()).collect(),
-            live: Mutex::new(0),
+            live: Mutex::new(Slots::default()),
             exited: Condvar::new(),
             failures: AtomicUsize::new(0),
         });
@@ -839,14 +914,14 @@ impl ProcessPoolBuilder {
         for index in 0..num_workers {
             let shared = Arc::clone(&shared);
             let started = started.clone();
-            *lock(&pool.shared.live) += 1;
+            lock(&pool.shared.live).live += 1;
             let spawned = std::thread::Builder::new()
                 .name(format!("stealpool-process-{index}"))
                 .spawn(move || slot::run(shared, index, started));
             match spawned {
                 Ok(thread) => lock(&pool.threads).push(thread),
                 Err(err) => {
-                    *lock(&pool.shared.live) -= 1;
+                    lock(&pool.shared.live).live -= 1;
                     pool.kill();
                     return Err(BuildError::process(format!(
                         "the OS refused to start supervising thread {index}: {err}"
@@ -878,7 +953,7 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("program", &self.program)
             .field(
                 "initializer",
-                &self.initializer.as_ref().map(|(name, _)| name),
+                &self.initializer.as_ref().map(|(name, ..)| name),
             )
             .finish()
     }

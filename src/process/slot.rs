@@ -19,6 +19,9 @@ use crate::task::{panic_message, Promise, TaskError};
 /// Start-up failures in a row (over all slots) that mark the pool broken.
 pub(crate) const CRASH_LOOP: usize = 3;
 
+/// The longest pause between two failed start-ups.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
 /// How often a slot waiting for a reply checks that its worker still runs
 /// (a worker that died while a forked grandchild keeps its pipe open sends
 /// no end of file).
@@ -156,7 +159,7 @@ pub(crate) fn run(
             continue;
         }
         if worker.is_none() {
-            worker = respawn(&shared, index);
+            worker = respawn(&shared, index, true);
         }
         let Some(child) = worker.take() else {
             let reason = shared.broken_reason().map_or_else(
@@ -175,10 +178,10 @@ pub(crate) fn run(
                 worker.take().expect("checked").retire();
             }
         }
-        if worker.is_none() && shared.should_respawn() {
+        if worker.is_none() && shared.should_respawn(false) {
             // Replace the worker at once, so that the next task does not
             // pay for the start-up.
-            worker = respawn(&shared, index);
+            worker = respawn(&shared, index, false);
         }
     }
     if let Some(child) = worker {
@@ -188,10 +191,11 @@ pub(crate) fn run(
 
 /// Starts a replacement worker, counting start-up failures in a row; after
 /// [`CRASH_LOOP`] of them the pool is broken and `None` is returned.
-fn respawn(shared: &Shared, index: usize) -> Option<Child> {
+/// `holding`: the caller holds a job for it (see `Shared::should_respawn`).
+fn respawn(shared: &Shared, index: usize, holding: bool) -> Option<Child> {
     let mut backoff = Duration::from_millis(20);
     loop {
-        if !shared.should_respawn() || shared.pids[index].is_killed() {
+        if !shared.should_respawn(holding) || shared.pids[index].is_killed() {
             return None;
         }
         match Child::spawn(&shared.recipe, &shared.pids[index]) {
@@ -208,8 +212,9 @@ fn respawn(shared: &Shared, index: usize) -> Option<Child> {
                     ));
                     return None;
                 }
-                std::thread::sleep(backoff);
-                backoff *= 2;
+                // Interrupted by a phase change (kill, shutdown) or new work.
+                shared.pause(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -239,7 +244,7 @@ fn run_job(
         // It died while idle, before reading: the tasks never ran. Try once
         // more on a fresh worker.
         let status = child.kill_and_reap();
-        let Some(mut fresh) = respawn(shared, index) else {
+        let Some(mut fresh) = respawn(shared, index, true) else {
             fail_all(items, || {
                 TaskError::worker_died(format!(
                     "its worker process {status} before the task was handed over, \
