@@ -690,12 +690,16 @@ pub struct ProcessPoolBuilder {
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
     program: Option<PathBuf>,
-    /// The initializer's name, signature and encoded argument.
-    initializer: Option<(&'static str, Signature, Result<Vec<u8>, String>)>,
+    initializer: Option<Initializer>,
 }
 
-/// Argument and result type names.
-type Signature = (&'static str, &'static str);
+/// What `initializer` recorded: the function's name, its argument and
+/// result type names, and the encoded argument (or why it did not encode).
+type Initializer = (
+    &'static str,
+    (&'static str, &'static str),
+    Result<Vec<u8>, String>,
+);
 
 impl ProcessPoolBuilder {
     /// The number of worker processes; default `available_parallelism()`.
