@@ -70,6 +70,17 @@ fn wait_for_file(path: String) -> u32 {
     }
     std::process::id()
 }
+/// Aborts its worker on 2, else echoes.
+fn abort_on_two(x: u32) -> u32 {
+    if x == 2 {
+        std::process::abort();
+    }
+    x
+}
+/// Which worker ran this item.
+fn pid_of(_: u32) -> u32 {
+    std::process::id()
+}
 fn big(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
@@ -179,6 +190,8 @@ static TASKS: Registry = registry![
     make_even,
     make_explosive,
     wait_for_file,
+    abort_on_two,
+    pid_of,
 ];
 
 /// A registry that differs from `TASKS` (for the mismatch test).
@@ -752,6 +765,41 @@ fn bad_configurations_are_build_errors() {
 
 fn not_registered_init(_: ()) {}
 
+fn a_crash_inside_a_chunk_fails_only_its_item() {
+    let pool = pool(1);
+    let out: Vec<_> = pool.map(remote!(abort_on_two), 0..6, 6).collect();
+    for (i, outcome) in out.into_iter().enumerate() {
+        if i == 2 {
+            assert!(outcome.unwrap_err().is_worker_died());
+        } else {
+            assert_eq!(
+                outcome.unwrap(),
+                i as u32,
+                "item {i} runs on the replacement"
+            );
+        }
+    }
+}
+
+fn max_tasks_per_child_holds_inside_a_chunk() {
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .max_tasks_per_child(2)
+        .build()
+        .unwrap();
+    let pids: Vec<u32> = pool
+        .map(remote!(pid_of), 0..6, 6)
+        .map(Result::unwrap)
+        .collect();
+    for pair in pids.chunks(2) {
+        assert_eq!(pair[0], pair[1], "{pids:?}");
+    }
+    assert!(
+        pids[0] != pids[2] && pids[2] != pids[4] && pids[0] != pids[4],
+        "{pids:?}"
+    );
+}
+
 fn two_callbacks_shut_down_at_once() {
     let pool = Arc::new(pool(2));
     let gate = Gate::new();
@@ -926,6 +974,8 @@ const TESTS: &[Test] = tests![
     shutdown_from_a_callback_does_not_deadlock,
     initializer_runs_in_every_worker,
     bad_configurations_are_build_errors,
+    a_crash_inside_a_chunk_fails_only_its_item,
+    max_tasks_per_child_holds_inside_a_chunk,
     two_callbacks_shut_down_at_once,
     kill_runs_cancel_callbacks_after_killing,
     a_worker_without_bootstrap_cannot_build_pools,

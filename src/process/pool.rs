@@ -129,6 +129,18 @@ impl Shared {
         }
     }
 
+    /// Puts back, first in line, a job whose items were claimed but never
+    /// reached a worker; gives it back if queued work no longer runs.
+    pub(crate) fn requeue_front(&self, job: Job) -> Result<(), Job> {
+        let mut queue = lock(&self.queue);
+        if queue.broken.is_some() || matches!(queue.phase, Phase::Now | Phase::Killed) {
+            return Err(job);
+        }
+        queue.jobs.push_front(job);
+        self.notify(&queue, false);
+        Ok(())
+    }
+
     /// Whether a dead worker should be replaced: not once broken, nor after
     /// `shutdown_now` or `kill`, nor while draining an empty queue.
     ///
@@ -344,7 +356,8 @@ impl ProcessPool {
     ///
     /// # Panics
     ///
-    /// If `f` is not in the pool's registry (the message names it).
+    /// If `f` is not in the pool's registry, or the registered function of
+    /// that name has another signature (the message names it).
     ///
     /// # Examples
     ///
@@ -717,9 +730,10 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// Replaces each worker after it ran `n` tasks (each `map` item counts);
-    /// default: never. A replacement costs a process start (~1 ms plus the
-    /// initializer). 0 makes [`build`](Self::build) fail.
+    /// Replaces each worker after it ran `n` tasks (each `map` item counts,
+    /// and a chunk is cut at the limit); default: never. A replacement costs
+    /// a process start, the handshake and the old worker's exit (~2.5 ms on a
+    /// small VM) plus the initializer. 0 makes [`build`](Self::build) fail.
     ///
     /// # Examples
     ///

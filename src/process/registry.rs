@@ -169,8 +169,9 @@ impl fmt::Debug for Registry {
 /// [`remote!`](crate::remote): the compiler checks the argument and result
 /// types at every [`submit`](super::ProcessPool::submit).
 ///
-/// Only the function's registered name travels; the worker looks it up in
-/// its own copy of the [`Registry`].
+/// The pool turns its name into an index in the [`Registry`]; only that
+/// index travels, and the worker finds the function in its own copy of the
+/// table (the handshake made sure the copies agree).
 ///
 /// # Examples
 ///

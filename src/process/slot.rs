@@ -161,6 +161,16 @@ pub(crate) fn run(
         if worker.is_none() {
             worker = respawn(&shared, index, true);
         }
+        let mut items = items;
+        if let (Some(max), Some(child)) = (shared.max_tasks_per_child, worker.as_ref()) {
+            // Never past the limit, even inside a `map` chunk: the rest
+            // waits (first in line) for a fresh worker.
+            let allowed = max.saturating_sub(child.tasks_run).max(1);
+            if items.len() > allowed {
+                let rest = items.split_off(allowed);
+                requeue(&shared, Job { task, items: rest });
+            }
+        }
         let Some(child) = worker.take() else {
             let reason = shared.broken_reason().map_or_else(
                 || "the pool shut down before a worker could start it".to_owned(),
@@ -265,8 +275,16 @@ fn run_job(
         child = fresh;
     }
     let pid = child.pid();
+    let Request::Run {
+        items: mut sent, ..
+    } = request
+    else {
+        unreachable!("built as a Run above")
+    };
     let mut items = items.into_iter();
+    let mut position = 0;
     while let Some(item) = items.next() {
+        position += 1;
         let deadline = shared.task_timeout.map(|timeout| Instant::now() + timeout);
         match recv_reply(&mut child, deadline) {
             Ok(Reply::Item(outcome)) => {
@@ -279,7 +297,7 @@ fn run_job(
                 item.sink.fail(TaskError::worker_died(format!(
                     "worker process {pid} broke the protocol and {status}"
                 )));
-                fail_rest(items, pid);
+                requeue_rest(shared, task, items, sent.split_off(position));
                 return None;
             }
             Err(ReadError::TimedOut) => {
@@ -288,7 +306,7 @@ fn run_job(
                 item.sink.fail(TaskError::timeout(format!(
                     "it ran past its {timeout:?} deadline; worker process {pid} was killed"
                 )));
-                fail_rest(items, pid);
+                requeue_rest(shared, task, items, sent.split_off(position));
                 return None;
             }
             Err(ReadError::Invalid(detail)) => {
@@ -296,7 +314,7 @@ fn run_job(
                 item.sink.fail(TaskError::serialization(format!(
                     "worker process {pid} sent a reply that could not be read: {detail}"
                 )));
-                fail_rest(items, pid);
+                requeue_rest(shared, task, items, sent.split_off(position));
                 return None;
             }
             Err(ReadError::Closed | ReadError::Io(_)) => {
@@ -306,7 +324,7 @@ fn run_job(
                 item.sink.fail(TaskError::worker_died(format!(
                     "worker process {pid} {status} while running it"
                 )));
-                fail_rest(items, pid);
+                requeue_rest(shared, task, items, sent.split_off(position));
                 return None;
             }
         }
@@ -335,14 +353,32 @@ fn recv_reply(child: &mut Child, deadline: Option<Instant>) -> Result<Reply, Rea
     }
 }
 
-/// Fails the items of a chunk that were handed to a worker that is gone.
-fn fail_rest(items: impl Iterator<Item = Item>, pid: u32) {
-    fail_all(items, || {
-        TaskError::worker_died(format!(
-            "worker process {pid} stopped before reaching it \
-             (an earlier item of its chunk failed the worker)"
-        ))
-    });
+/// Gives the items of a chunk that its worker never reached (it died, or
+/// was killed for a deadline, on an earlier item) their arguments back, and
+/// queues them again, first: they run on the replacement worker, so a
+/// failure stays with the one item that caused it.
+fn requeue_rest(shared: &Shared, task: u32, items: impl Iterator<Item = Item>, args: Vec<Vec<u8>>) {
+    let items: Vec<Item> = items
+        .zip(args)
+        .map(|(mut item, args)| {
+            item.args = args;
+            item
+        })
+        .collect();
+    requeue(shared, Job { task, items });
+}
+
+/// Queues `job` (claimed items) again, first; if the pool no longer runs
+/// queued work, fails its items instead.
+fn requeue(shared: &Shared, job: Job) {
+    if job.items.is_empty() {
+        return;
+    }
+    if let Err(job) = shared.requeue_front(job) {
+        fail_all(job.items, || {
+            TaskError::worker_died("the pool shut down before a worker could start it")
+        });
+    }
 }
 
 /// Fails every item with an error made by `error`.

@@ -184,8 +184,9 @@ impl TaskError {
     }
 
     /// Whether the worker process running the task exited, crashed or was
-    /// killed before it reported an outcome (process pools only; a thread
-    /// pool's workers survive every panic).
+    /// killed before it reported an outcome, or the task could not get a
+    /// worker at all (a process pool broken by failing start-ups). Process
+    /// pools only: a thread pool's workers survive every panic.
     ///
     /// # Examples
     ///
