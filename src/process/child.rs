@@ -2,7 +2,7 @@
 //! killing and reaping it.
 
 use std::fmt;
-use std::io::{self, BufWriter};
+use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -92,6 +92,15 @@ enum PidState {
     Killed,
 }
 
+impl PidState {
+    /// Forgets a live worker (about to be reaped); `Killed` stays.
+    fn unpublish(&mut self) {
+        if matches!(*self, PidState::Live(_)) {
+            *self = PidState::Empty;
+        }
+    }
+}
+
 impl PidSlot {
     /// Publishes a new worker; `false` if the slot was killed meanwhile.
     fn publish(&self, pid: u32) -> bool {
@@ -105,10 +114,7 @@ impl PidSlot {
 
     /// Unpublishes the worker (before it is reaped).
     fn unpublish(&self) {
-        let mut state = lock(&self.0);
-        if matches!(*state, PidState::Live(_)) {
-            *state = PidState::Empty;
-        }
+        lock(&self.0).unpublish();
     }
 
     /// Sends SIGKILL to the published worker, if any, and makes the slot
@@ -140,7 +146,7 @@ impl PidSlot {
 pub(crate) struct Child {
     process: std::process::Child,
     /// `None` once closed (a retiring worker exits on end of file).
-    requests: Option<BufWriter<ChildStdin>>,
+    requests: Option<ChildStdin>,
     replies: FrameReader<ChildStdout>,
     pid: u32,
     slot: Arc<PidSlot>,
@@ -164,7 +170,7 @@ impl Child {
             .map_err(|err| StartError::Spawn(recipe.program.clone(), err))?;
         let pid = process.id();
         let published = slot.publish(pid);
-        let requests = Some(BufWriter::new(process.stdin.take().expect("piped stdin")));
+        let requests = Some(process.stdin.take().expect("piped stdin"));
         let replies = FrameReader::new(process.stdout.take().expect("piped stdout"));
         let mut child = Child {
             process,
@@ -273,9 +279,7 @@ impl Child {
         let mut state = lock(&self.slot.0);
         match self.process.try_wait() {
             Ok(Some(status)) => {
-                if matches!(*state, PidState::Live(_)) {
-                    *state = PidState::Empty;
-                }
+                state.unpublish();
                 let ended = describe(status);
                 self.ended = Some(ended.clone());
                 Some(ended)
@@ -331,7 +335,7 @@ impl Drop for Child {
 }
 
 /// Describes how a process ended.
-pub(crate) fn describe(status: ExitStatus) -> String {
+fn describe(status: ExitStatus) -> String {
     if let Some(signal) = status.signal() {
         format!("was killed by signal {signal} ({})", signal_name(signal))
     } else if let Some(code) = status.code() {

@@ -200,11 +200,7 @@ impl Shared {
             std::mem::take(&mut queue.jobs)
         };
         // Outside the lock: failing a task runs its callbacks.
-        for job in jobs {
-            for item in job.items {
-                item.sink.fail(broken_error(&reason));
-            }
-        }
+        slot::fail_jobs(jobs, || slot::no_worker_error(Some(&reason)));
     }
 
     pub(crate) fn slot_exited(&self) {
@@ -275,10 +271,6 @@ fn rank(phase: Phase) -> u8 {
         Phase::Now => 2,
         Phase::Killed => 3,
     }
-}
-
-fn broken_error(reason: &str) -> TaskError {
-    TaskError::worker_died(format!("the process pool is broken: {reason}"))
 }
 
 /// Cancels the tasks of `jobs` (dropping a pending task's completer cancels it).
@@ -614,11 +606,7 @@ impl ProcessPool {
         }
         if let Some(reason) = queue.broken.clone() {
             drop(queue);
-            for job in jobs {
-                for item in job.items {
-                    item.sink.fail(broken_error(&reason));
-                }
-            }
+            slot::fail_jobs(jobs, || slot::no_worker_error(Some(&reason)));
             return Ok(());
         }
         let many = jobs.len() > 1;

@@ -151,7 +151,7 @@ pub(crate) fn run(
         let Job { task, items } = job;
         // Claim now, just before the hand-over: a task cancelled while
         // queued is skipped; one claimed can no longer be cancelled.
-        let items: Vec<Item> = items
+        let mut items: Vec<Item> = items
             .into_iter()
             .filter_map(|mut item| item.sink.claim().then_some(item))
             .collect();
@@ -161,7 +161,6 @@ pub(crate) fn run(
         if worker.is_none() {
             worker = respawn(&shared, index, true);
         }
-        let mut items = items;
         if let (Some(max), Some(child)) = (shared.max_tasks_per_child, worker.as_ref()) {
             // Never past the limit, even inside a `map` chunk: the rest
             // waits (first in line) for a fresh worker.
@@ -172,11 +171,8 @@ pub(crate) fn run(
             }
         }
         let Some(child) = worker.take() else {
-            let reason = shared.broken_reason().map_or_else(
-                || "the pool shut down before a worker could start it".to_owned(),
-                |reason| format!("the process pool is broken: {reason}"),
-            );
-            fail_all(items, || TaskError::worker_died(reason.clone()));
+            let broken = shared.broken_reason();
+            fail_all(items, || no_worker_error(broken.as_deref()));
             continue;
         };
         worker = run_job(&shared, index, child, task, items);
@@ -375,10 +371,23 @@ fn requeue(shared: &Shared, job: Job) {
         return;
     }
     if let Err(job) = shared.requeue_front(job) {
-        fail_all(job.items, || {
-            TaskError::worker_died("the pool shut down before a worker could start it")
-        });
+        let broken = shared.broken_reason();
+        fail_all(job.items, || no_worker_error(broken.as_deref()));
     }
+}
+
+/// The error of a claimed task that no worker will run: the pool is broken
+/// (`broken` says why), or it shut down first.
+pub(crate) fn no_worker_error(broken: Option<&str>) -> TaskError {
+    match broken {
+        Some(reason) => TaskError::worker_died(format!("the process pool is broken: {reason}")),
+        None => TaskError::worker_died("the pool shut down before a worker could start it"),
+    }
+}
+
+/// Fails every item of `jobs` with an error made by `error`.
+pub(crate) fn fail_jobs(jobs: impl IntoIterator<Item = Job>, error: impl Fn() -> TaskError) {
+    fail_all(jobs.into_iter().flat_map(|job| job.items), error);
 }
 
 /// Fails every item with an error made by `error`.

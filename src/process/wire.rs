@@ -86,31 +86,22 @@ pub enum RemoteError {
     UnknownTask(u32),
 }
 
-/// Encodes `message` and writes it as one frame.
+/// Encodes `message` behind room for its length, and writes the frame with
+/// one `write_all` (one system call when the pipe takes it whole). An
+/// over-limit frame is an `InvalidInput` error and nothing is written.
 pub(crate) fn send<M: Serialize>(out: &mut impl Write, message: &M) -> io::Result<()> {
-    let payload = postcard::to_stdvec(message)
+    let mut frame = postcard::to_extend(message, vec![0; 4])
         .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-    write_frame(out, &payload)
-}
-
-/// Writes `payload` as one frame (length, then bytes) with one system call
-/// when it fits.
-pub(crate) fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
-    if payload.len() > MAX_FRAME {
+    let len = frame.len() - 4;
+    if len > MAX_FRAME {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "a {} byte frame is over the {MAX_FRAME} byte limit",
-                payload.len()
-            ),
+            format!("a {len} byte frame is over the {MAX_FRAME} byte limit"),
         ));
     }
-    let len = u32::try_from(payload.len()).expect("MAX_FRAME fits in u32");
-    let mut frame = Vec::with_capacity(4 + payload.len());
-    frame.extend_from_slice(&len.to_le_bytes());
-    frame.extend_from_slice(payload);
-    out.write_all(&frame)?;
-    out.flush()
+    let len = u32::try_from(len).expect("MAX_FRAME fits in u32");
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    out.write_all(&frame)
 }
 
 /// Why a frame could not be read.
@@ -287,7 +278,8 @@ mod tests {
     fn garbage_is_invalid_not_a_panic() {
         let (mut a, b) = UnixStream::pair().unwrap();
         let mut reader = FrameReader::new(b);
-        write_frame(&mut a, &[0xff, 0xff, 0xff]).unwrap();
+        // A well-formed frame whose payload is not a message.
+        a.write_all(&[3, 0, 0, 0, 0xff, 0xff, 0xff]).unwrap();
         assert!(matches!(
             reader.recv::<Reply>(None, MAX_FRAME),
             Err(ReadError::Invalid(_))

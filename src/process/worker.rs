@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io;
 use std::os::fd::{FromRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 
@@ -74,7 +74,7 @@ pub fn bootstrap(registry: &'static Registry) {
 /// The worker's private ends of the two pipes.
 struct Channel {
     requests: FrameReader<File>,
-    replies: BufWriter<File>,
+    replies: File,
 }
 
 /// Duplicates `fd` to a new close-on-exec descriptor.
@@ -110,7 +110,7 @@ impl Channel {
         redirect(2, 1)?;
         Ok(Channel {
             requests: FrameReader::new(requests),
-            replies: BufWriter::new(replies),
+            replies,
         })
     }
 

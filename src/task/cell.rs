@@ -97,13 +97,7 @@ where
     T: Send + 'static,
 {
     let cell = TaskCell {
-        core: Core {
-            state: State::new_pending(),
-            home,
-            outcome: UnsafeCell::new(None),
-            callbacks: Callbacks::new(),
-            waker: AtomicWaker::new(),
-        },
+        core: Core::pending(home),
         func: UnsafeCell::new(Some(f)),
     };
     share(cell)
@@ -147,18 +141,12 @@ where
 }
 
 /// Creates a task that no closure runs: the caller claims it with
-/// [`Core::claim`] and stores its outcome with [`Core::finish`] (the process
+/// [`Core::claim`] and stores its outcome with [`Core::complete`] (the process
 /// pool, whose work runs in another process). Returns two references to the
 /// one allocation: the handle's and the completer's.
 pub(crate) fn new_promise<T: Send + 'static>() -> (HandleRef<T>, HandleRef<T>) {
     let cell = TaskCell {
-        core: Core {
-            state: State::new_pending(),
-            home: None,
-            outcome: UnsafeCell::new(None),
-            callbacks: Callbacks::new(),
-            waker: AtomicWaker::new(),
-        },
+        core: Core::pending(None),
         // No closure: `try_run` is never called on a promise (no home pool
         // runs it inline, and no `Runnable` exists); `try_cancel` finds None.
         func: UnsafeCell::new(None::<fn() -> T>),
@@ -261,22 +249,29 @@ where
 }
 
 impl<T> Core<T> {
-    /// Claims a pending task (PENDING → RUNNING) for a caller that runs it by
-    /// other means than its closure (the process pool); `false` if it was
-    /// cancelled. The winner must call [`finish`](Self::finish) exactly once.
-    pub(crate) fn claim(&self) -> bool {
-        self.state.transition_to_running()
+    /// A pending core that `home` (if any) runs.
+    fn pending(home: Option<ExecutorId>) -> Core<T> {
+        Core {
+            state: State::new_pending(),
+            home,
+            outcome: UnsafeCell::new(None),
+            callbacks: Callbacks::new(),
+            waker: AtomicWaker::new(),
+        }
     }
 
-    /// Stores the outcome of a task won with [`claim`](Self::claim).
-    pub(crate) fn finish(&self, outcome: Result<T, TaskError>) {
-        self.complete(outcome);
+    /// Claims a pending task (PENDING → RUNNING) for a caller that runs it by
+    /// other means than its closure (the process pool); `false` if it was
+    /// cancelled. The winner must call [`complete`](Self::complete) exactly
+    /// once.
+    pub(crate) fn claim(&self) -> bool {
+        self.state.transition_to_running()
     }
 
     /// Stores the outcome and runs the completion protocol: terminal state,
     /// callbacks, FINISHED, wake-ups. Only the claimer or canceller calls it,
     /// once.
-    fn complete(&self, outcome: Result<T, TaskError>) {
+    pub(crate) fn complete(&self, outcome: Result<T, TaskError>) {
         let panicked = matches!(&outcome, Err(err) if err.is_panic());
         // SAFETY: access rule 2: only the winner of the PENDING CAS gets here,
         // once, and nothing reads the outcome before the Release steps below.

@@ -173,7 +173,7 @@ impl<T: Send + 'static> Promise<T> {
             cell.core().state.load().is_running(),
             "complete before claim"
         );
-        cell.core().finish(outcome);
+        cell.core().complete(outcome);
     }
 }
 
@@ -186,7 +186,7 @@ impl<T: Send + 'static> Drop for Promise<T> {
             return;
         }
         if cell.core().state.load().is_running() {
-            cell.core().finish(Err(TaskError::abandoned()));
+            cell.core().complete(Err(TaskError::abandoned()));
         }
     }
 }
