@@ -1,11 +1,15 @@
 //! Waiting on many tasks: [`wait`] and [`as_completed`], Python's
 //! `concurrent.futures.wait` and `as_completed`.
 //!
-//! Both are built on the tasks' callback lists: each pending task gets one
-//! callback that signals a shared [`Event`]; the caller sleeps on that event
-//! (no polling loop, no sleeps). On a worker of a task's pool, a task that has
+//! Neither polls nor sleeps for a fixed time: the caller sleeps on an
+//! [`Event`] that each task signals as it completes. [`wait`] registers its
+//! event in each pending task's waiter list and removes it before it returns,
+//! timed out or not, so a caller that polls leaves nothing behind on the
+//! tasks, however often it repeats. [`as_completed`] owns its tasks and gives
+//! each one `on_done` callback. On a worker of a task's pool, a task that has
 //! not started is claimed and run inline instead of waited for, as
-//! [`Task::wait`] does.
+//! [`Task::wait`] does; a worker that sleeps here is marked blocked on the
+//! tasks (so `shutdown` can tell whether it waits on a caller).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -13,8 +17,9 @@ use std::iter::FusedIterator;
 use std::time::Duration;
 
 use crate::event::Event;
+use crate::executor;
 use crate::sync::{Arc, Instant, Mutex};
-use crate::task::{Task, TaskError};
+use crate::task::{Registered, Task, TaskError};
 
 /// When [`wait`] returns (Python's `return_when`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -77,33 +82,7 @@ pub fn wait<T: Send + 'static>(
             }
         }
         if !met() && timeout != Some(Duration::ZERO) {
-            let changed = Arc::new(Event::new());
-            for task in tasks.iter().filter(|t| !t.is_done()) {
-                let changed = Arc::clone(&changed);
-                task.on_done(move |_| changed.set());
-            }
-            loop {
-                // Clear, then check: a completion after the check sets the
-                // event again, so the wait below sees it.
-                changed.clear();
-                if met() {
-                    break;
-                }
-                let released = match deadline {
-                    None if timeout.is_none() => {
-                        changed.wait();
-                        true
-                    }
-                    None => changed.wait_timeout(Duration::MAX),
-                    Some(deadline) => {
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        !left.is_zero() && changed.wait_timeout(left)
-                    }
-                };
-                if !released {
-                    break;
-                }
-            }
+            wait_registered(tasks, &met, deadline, timeout.is_none());
         }
     }
     let mut result = WaitResult::default();
@@ -115,6 +94,50 @@ pub fn wait<T: Send + 'static>(
         }
     }
     result
+}
+
+/// The sleeping part of [`wait`]: registers one event in every pending
+/// task's waiter list, sleeps on it until `met()` or the deadline, then
+/// removes it from every list it is still in.
+fn wait_registered<T: Send + 'static>(
+    tasks: &[Task<T>],
+    met: &impl Fn() -> bool,
+    deadline: Option<Instant>,
+    forever: bool,
+) {
+    let changed = Event::new();
+    let registered: Vec<&Task<T>> = tasks
+        .iter()
+        .filter(|task| !task.is_done() && task.register_waiter(&changed) == Registered::Yes)
+        .collect();
+    let mut keys = Vec::with_capacity(registered.len());
+    loop {
+        // Clear, then check: a completion after the check sets the event
+        // again, so the wait below sees it.
+        changed.clear();
+        if met() {
+            break;
+        }
+        keys.clear();
+        keys.extend(tasks.iter().filter(|t| !t.is_done()).map(Task::key));
+        let released = executor::blocked_on(&keys, || match deadline {
+            None if forever => {
+                changed.wait();
+                true
+            }
+            None => changed.wait_timeout(Duration::MAX),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                !left.is_zero() && changed.wait_timeout(left)
+            }
+        });
+        if !released {
+            break;
+        }
+    }
+    for task in registered {
+        task.unregister_waiter(&changed);
+    }
 }
 
 /// Whether `until` holds for `tasks` now.
@@ -227,7 +250,8 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
             }
             // On a worker of the tasks' pool: run a pending one inline.
             if !self.tasks.iter().flatten().any(Task::run_inline_if_pending) {
-                self.shared.signal.wait();
+                let keys: Vec<usize> = self.tasks.iter().flatten().map(Task::key).collect();
+                executor::blocked_on(&keys, || self.shared.signal.wait());
             }
         }
     }

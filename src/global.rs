@@ -4,7 +4,7 @@
 //! elsewhere they use a global pool with the default number of threads,
 //! built on first use and never shut down (like rayon's).
 
-use crate::pool::worker::WorkerThread;
+use crate::pool::entry::in_any_worker;
 use crate::pool::ThreadPool;
 use crate::sync::OnceLock;
 use crate::task::Task;
@@ -88,10 +88,7 @@ where
     RA: Send,
     RB: Send,
 {
-    WorkerThread::with_current(|worker| match worker {
-        Some(worker) => crate::forkjoin::join_on(worker, a, b),
-        None => global().install(|| join(a, b)),
-    })
+    in_any_worker(global, |worker| crate::forkjoin::join_on(worker, a, b))
 }
 
 /// Creates a [`Scope`](crate::Scope) on the current pool (the caller's, if it
@@ -115,10 +112,7 @@ where
     F: for<'scope> FnOnce(&'scope crate::Scope<'scope, 'env>) -> R + Send,
     R: Send,
 {
-    WorkerThread::with_current(|worker| match worker {
-        Some(worker) => crate::forkjoin::scope_on(worker, &worker.registry, f),
-        None => global().install(|| scope(f)),
-    })
+    in_any_worker(global, |worker| crate::forkjoin::scope_on(worker, f))
 }
 
 /// The index of the calling thread in its pool, if it is a pool worker.
@@ -131,5 +125,5 @@ where
 /// assert!(index.is_some());
 /// ```
 pub fn current_thread_index() -> Option<usize> {
-    crate::executor::current().map(|ctx| ctx.index)
+    crate::pool::worker::WorkerThread::with_current(|worker| worker.map(|worker| worker.index))
 }

@@ -1,58 +1,79 @@
-//! [`Latch`]: a one-shot signal whose waiter may free it the moment it is set.
+//! Latches: one-shot signals whose owner may free them the moment they are
+//! set.
 //!
-//! The waiter of a stack job (`install` from outside the pool, later `join`)
-//! owns the memory the job and its latch live in, and returns — freeing that
-//! stack frame — as soon as it sees the latch set. So the setter must not
-//! touch the latch after the store that sets it:
+//! The owner of a latch (a thread blocked in `install`, a `join` waiting for
+//! its stolen half, a `scope`, a `shutdown` caller) owns the memory the latch
+//! lives in and returns — freeing that frame — as soon as it sees the latch
+//! set. So a setter must not touch the latch after the store that sets it:
+//! it reads whatever it needs first (the owner's identity), publishes `SET`
+//! with one swap, and afterwards uses only what it read and the latch's
+//! *address* (a futex wake never dereferences it).
 //!
-//! 1. [`Latch::set`] reads the latch's address, then swaps in `SET`
-//!    (`Release`), and afterwards uses only the address: if the swap found a
-//!    sleeper (`PARKED`) it calls `futex::wake_all` on the address, which
-//!    never dereferences it (a wake on freed memory is a harmless no-op or a
-//!    spurious wake of whoever lives there now).
-//! 2. [`Latch::wait`] spins briefly, then moves `UNSET` to `PARKED` by CAS and
-//!    sleeps on the futex while the word is `PARKED`, re-checking on every
-//!    return. A `set` that lands before the CAS makes it fail (the waiter sees
-//!    `SET`); one that lands after sees `PARKED` and wakes.
+//! [`CoreLatch`] is the state word every latch shares:
+//!
+//! ```text
+//!   UNSET ──owner: try_sleep (CAS)──▶ SLEEPING ──owner: wake_up (CAS)──▶ UNSET
+//!     │   ──owner: park (CAS)──────▶ PARKED                              │
+//!     └──────────────── setter: swap(SET), from any state ──────────▶ SET (terminal)
+//! ```
+//!
+//! - `SLEEPING`: the owner is a pool worker asleep in its pool's sleep
+//!   protocol; the setter must wake *that worker* (the pool's latch type
+//!   knows how: `pool/latch.rs`).
+//! - `PARKED`: the owner is a thread outside any pool asleep on this word's
+//!   futex ([`LockLatch`]); the setter wakes the address.
+//!
+//! Because owner and setter act on the same word by read-modify-writes, one
+//! of them sees the other: a setter that swaps after the owner's `try_sleep`
+//! reads `SLEEPING` and wakes it; an owner whose `try_sleep` comes after the
+//! swap reads `SET` and does not sleep. No fence is needed.
 //!
 //! # Memory ordering
 //!
-//! Everything the setter wrote before `set` is visible to the waiter once
-//! `wait` returns (or `probe` returns `true`).
+//! Everything the setter wrote before setting is visible to the owner once
+//! [`CoreLatch::probe`] returns `true` (or a wait on the latch returns).
 
 use std::fmt;
 
 use crate::sync::atomic::AtomicU32;
-use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sync::futex::{self, WaitOutcome};
 use crate::sync::spin::{spin_until, SPIN_BUDGET};
 
-/// Not set; nobody sleeps.
+/// Not set; the owner is awake.
 const UNSET: u32 = 0;
-/// Not set; the waiter may be asleep on the futex. Set only by the waiter.
-const PARKED: u32 = 1;
+/// Not set; the owner, a pool worker, may be asleep in its pool's sleep
+/// protocol. Written only by the owner (from `UNSET`, and back).
+const SLEEPING: u32 = 1;
+/// Not set; the owner, a thread outside the pools, may be asleep on this
+/// word's futex. Written only by the owner (from `UNSET`).
+const PARKED: u32 = 2;
 /// Set. Terminal: never changes again.
-const SET: u32 = 2;
+const SET: u32 = 3;
 
-/// A one-shot latch with a single waiter that may free it once set.
-pub(crate) struct Latch {
-    /// `UNSET` → (`PARKED` by the waiter) → `SET` by the setter; the futex word.
+/// Whom a [`CoreLatch::set`] found waiting: the setter must wake them.
+#[must_use = "a latch set that found a sleeper must wake it"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// The owner is awake; it will see `SET` by itself.
+    Awake,
+    /// The owner worker may be asleep in its pool's sleep protocol.
+    Sleeping,
+    /// The owner thread may be asleep on the latch's futex (at this address).
+    Parked(*const AtomicU32),
+}
+
+/// The state word of a latch (see the module docs).
+pub(crate) struct CoreLatch {
+    /// `UNSET`, `SLEEPING`, `PARKED` or `SET`; the futex word of a parked owner.
     state: AtomicU32,
 }
 
-impl Latch {
+impl CoreLatch {
     /// An unset latch.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Latch {
-        Latch {
-            state: AtomicU32::new(UNSET),
-        }
-    }
-
-    /// An unset latch.
-    #[cfg(loom)]
-    pub(crate) fn new() -> Latch {
-        Latch {
+    #[inline]
+    pub(crate) fn new() -> CoreLatch {
+        CoreLatch {
             state: AtomicU32::new(UNSET),
         }
     }
@@ -60,33 +81,63 @@ impl Latch {
     /// Whether the latch is set.
     #[inline]
     pub(crate) fn probe(&self) -> bool {
-        // Acquire: pairs with the Release swap in `set`.
+        // Acquire: pairs with the AcqRel swap in `set`: the setter's writes
+        // are visible once this returns `true`.
         self.state.load(Acquire) == SET
     }
 
-    /// Sets the latch and wakes its waiter.
+    /// Sets the latch; says whom the caller must wake.
     ///
     /// # Safety
     ///
-    /// `this` must point to a live latch when the call starts. The waiter may
-    /// free it as soon as the state becomes `SET`; this function touches the
-    /// latch's memory only through the one atomic swap that publishes `SET`.
-    pub(crate) unsafe fn set(this: *const Latch) {
+    /// `this` must point to a live latch when the call starts. The owner may
+    /// free it as soon as the state becomes `SET`: this function touches it
+    /// only through the one swap that publishes `SET`, and the caller must
+    /// not touch it afterwards either.
+    #[inline]
+    pub(crate) unsafe fn set(this: *const CoreLatch) -> Found {
         // SAFETY: the caller guarantees `this` is live now; we take the
         // address of the word without creating a reference that outlives it.
         let word: *const AtomicU32 = unsafe { std::ptr::addr_of!((*this).state) };
         // SAFETY: still live: the latch cannot be freed before it is SET,
-        // which is what this swap does. Release: publishes the setter's
-        // writes to the waiter's Acquire in `probe`/`wait`.
-        let prev = unsafe { (*word).swap(SET, Release) };
-        if prev == PARKED {
-            // The latch may already be gone: wake by address only.
-            futex::wake_all(word);
+        // which is what this swap does. AcqRel: Release publishes the setter's
+        // writes to the owner's Acquire in `probe`; Acquire makes the owner's
+        // writes before its `try_sleep` (its sleep slot) visible to the wake
+        // that follows.
+        match unsafe { (*word).swap(SET, AcqRel) } {
+            SLEEPING => Found::Sleeping,
+            PARKED => Found::Parked(word),
+            _ => Found::Awake,
         }
     }
 
-    /// Blocks until the latch is set. At most one thread may wait.
-    pub(crate) fn wait(&self) {
+    /// The owner, a pool worker about to sleep in its pool's sleep protocol
+    /// (its sleep slot already says so), announces it: `UNSET → SLEEPING`.
+    /// `false` if the latch is set (then it must not sleep).
+    #[inline]
+    pub(crate) fn try_sleep(&self) -> bool {
+        // Release: publishes the owner's sleep slot to the setter's swap, which
+        // then wakes that slot (see `set`). Acquire on failure: it saw SET.
+        self.state
+            .compare_exchange(UNSET, SLEEPING, Release, Acquire)
+            .is_ok()
+    }
+
+    /// The owner woke from its pool's sleep: `SLEEPING → UNSET`, unless the
+    /// latch was set meanwhile.
+    #[inline]
+    pub(crate) fn wake_up(&self) {
+        // Relaxed: the owner re-reads the latch with `probe` before deciding
+        // anything; a failure means SET, which stays.
+        let _ = self
+            .state
+            .compare_exchange(SLEEPING, UNSET, Relaxed, Relaxed);
+    }
+
+    /// The owner, a thread outside the pools, blocks until the latch is set:
+    /// spins briefly, then moves `UNSET → PARKED` and sleeps on the futex
+    /// while the word is `PARKED`, re-checking on every return.
+    pub(crate) fn wait_parked(&self) {
         if self.probe() || spin_until(SPIN_BUDGET, None, || self.probe()) {
             return;
         }
@@ -107,9 +158,71 @@ impl Latch {
     }
 }
 
-impl fmt::Debug for Latch {
+impl Default for CoreLatch {
+    fn default() -> Self {
+        CoreLatch::new()
+    }
+}
+
+impl fmt::Debug for CoreLatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Latch").field("set", &self.probe()).finish()
+        f.debug_struct("CoreLatch")
+            .field("set", &self.probe())
+            .finish()
+    }
+}
+
+/// A latch a setter can set without knowing its kind.
+pub(crate) trait SetLatch {
+    /// The latch's state word.
+    fn core(&self) -> &CoreLatch;
+
+    /// Sets the latch and wakes its owner.
+    ///
+    /// # Safety
+    ///
+    /// `this` must point to a live latch when the call starts. The owner may
+    /// free it as soon as it is set: implementations read what they need
+    /// before [`CoreLatch::set`] and touch the latch's memory no more after.
+    unsafe fn set(this: *const Self);
+}
+
+/// The latch of a thread outside the pools: it sleeps on the latch's own
+/// futex ([`CoreLatch::wait_parked`]).
+#[derive(Debug, Default)]
+pub(crate) struct LockLatch {
+    core: CoreLatch,
+}
+
+impl LockLatch {
+    /// An unset latch.
+    pub(crate) fn new() -> LockLatch {
+        LockLatch {
+            core: CoreLatch::new(),
+        }
+    }
+
+    /// Blocks until the latch is set.
+    pub(crate) fn wait(&self) {
+        self.core.wait_parked();
+    }
+}
+
+impl SetLatch for LockLatch {
+    fn core(&self) -> &CoreLatch {
+        &self.core
+    }
+
+    unsafe fn set(this: *const Self) {
+        // SAFETY: the caller guarantees `this` is live; `CoreLatch::set`
+        // touches it only through the publishing swap.
+        let found = unsafe { CoreLatch::set(std::ptr::addr_of!((*this).core)) };
+        match found {
+            // The latch may already be gone: wake by address only.
+            Found::Parked(word) => futex::wake_all(word),
+            Found::Awake => {}
+            Found::Sleeping => unreachable!("a LockLatch owner never sleeps in a pool"),
+        }
     }
 }
 
@@ -123,46 +236,57 @@ mod tests {
 
     #[test]
     fn set_before_wait() {
-        let latch = Latch::new();
+        let latch = LockLatch::new();
         // SAFETY: the latch lives on this frame for the whole call.
-        unsafe { Latch::set(&latch) };
-        assert!(latch.probe());
+        unsafe { SetLatch::set(&latch as *const LockLatch) };
+        assert!(latch.core().probe());
         latch.wait();
     }
 
     #[test]
-    fn set_wakes_a_sleeper() {
-        let latch = Arc::new(Latch::new());
+    fn set_wakes_a_parked_owner() {
+        let latch = Arc::new(LockLatch::new());
         let setter = {
             let latch = Arc::clone(&latch);
             thread::spawn(move || {
                 thread::sleep(Duration::from_millis(20));
                 // SAFETY: the Arc keeps the latch alive for the call.
-                unsafe { Latch::set(&*latch) };
+                unsafe { SetLatch::set(Arc::as_ptr(&latch)) };
             })
         };
         latch.wait();
-        assert!(latch.probe());
+        assert!(latch.core().probe());
         setter.join().unwrap();
     }
 
     #[test]
-    fn waiter_frees_the_latch_right_after() {
-        // The waiter owns the latch on its stack and returns (freeing it) as
+    fn sleeping_owner_is_reported_to_the_setter() {
+        let latch = CoreLatch::new();
+        assert!(latch.try_sleep());
+        // SAFETY: the latch lives on this frame.
+        assert_eq!(unsafe { CoreLatch::set(&latch) }, Found::Sleeping);
+        latch.wake_up();
+        assert!(latch.probe(), "wake_up never unsets");
+        assert!(!latch.try_sleep(), "a set latch refuses sleep");
+    }
+
+    #[test]
+    fn owner_frees_the_latch_right_after() {
+        // The owner keeps the latch on its stack and returns (freeing it) as
         // soon as it sees SET; the setter must not touch it afterwards.
         for _ in 0..if cfg!(miri) { 5 } else { 500 } {
             /// A pointer that may cross threads: the test's own argument
-            /// (the waiter keeps the latch alive until it is set) makes it sound.
-            struct SendPtr(*const Latch);
-            // SAFETY: see above; the pointer is only used by `Latch::set`.
+            /// (the owner keeps the latch alive until it is set) makes it sound.
+            struct SendPtr(*const LockLatch);
+            // SAFETY: see above; the pointer is only used by `set`.
             unsafe impl Send for SendPtr {}
             let setter = {
-                let latch = Latch::new();
+                let latch = LockLatch::new();
                 let ptr = SendPtr(&latch);
                 let setter = thread::spawn(move || {
                     let ptr = ptr;
                     // SAFETY: `wait` below keeps the latch alive until it is SET.
-                    unsafe { Latch::set(ptr.0) };
+                    unsafe { SetLatch::set(ptr.0) };
                 });
                 latch.wait();
                 setter

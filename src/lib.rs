@@ -98,6 +98,7 @@ mod pool;
 pub mod process;
 mod sync;
 mod task;
+mod unwind;
 
 pub use combinators::{as_completed, wait, AsCompleted, WaitFor, WaitResult};
 pub use event::{Event, WaitAsync};

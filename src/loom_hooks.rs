@@ -4,7 +4,7 @@
 //! The models drive internal protocols that the public API reaches only
 //! through a pool: the task slot without a scheduler, and the latch.
 
-use crate::latch;
+use crate::latch::{self, SetLatch};
 use crate::sync::Arc;
 use crate::task::{self, Runnable};
 use crate::{executor::ExecutorId, Task};
@@ -63,20 +63,20 @@ pub fn promise<T: Send + 'static>() -> (Task<T>, Completer<T>) {
     (task, Completer(promise))
 }
 
-/// A shareable one-shot latch.
+/// A shareable one-shot latch whose owner is a thread outside the pools.
 #[derive(Debug)]
-pub struct Latch(latch::Latch);
+pub struct Latch(latch::LockLatch);
 
 impl Latch {
     /// An unset latch in an `Arc`.
     pub fn new() -> Arc<Latch> {
-        Arc::new(Latch(latch::Latch::new()))
+        Arc::new(Latch(latch::LockLatch::new()))
     }
 
     /// Sets it (the setter touches it only through the releasing swap).
     pub fn set(&self) {
         // SAFETY: `&self` keeps the latch alive for the call.
-        unsafe { latch::Latch::set(&self.0) }
+        unsafe { SetLatch::set(&self.0 as *const latch::LockLatch) }
     }
 
     /// Blocks until set.
@@ -86,6 +86,6 @@ impl Latch {
 
     /// Whether it is set.
     pub fn probe(&self) -> bool {
-        self.0.probe()
+        self.0.core().probe()
     }
 }

@@ -6,27 +6,34 @@
 //! - `pending` counts the scope's body plus every spawned job not yet
 //!   finished. `spawn` increments it *before* queueing the job; a finished
 //!   job (and the body, when it returns) decrements it.
-//! - Whoever decrements it to zero sets the scope's [`Latch`] — as its very
-//!   last access to the scope, which lives on the owner's stack.
-//! - The owner waits only on the latch (never on `pending`), helping with
-//!   pool work meanwhile, so it cannot return while a job still holds the
-//!   scope.
-//! - The first panic of a job is stored (under a mutex, before the job's
-//!   decrement) and resumed on the owner after everything finished; a panic
-//!   in the body is resumed in preference.
+//! - Whoever decrements it to zero sets the scope's latch — as its very last
+//!   access to the scope, which lives on the owner's stack.
+//! - The owner waits only on the latch (never on `pending`), in its pool's
+//!   sleep protocol and running pool work meanwhile, so it cannot return
+//!   while a job still holds the scope. From the body's first spawn until the
+//!   latch is set, the owner's frame is under an abort-on-drop guard.
+//! - A spawn is never dropped: from a worker of the scope's pool it goes to
+//!   that worker's deque; from anywhere else it is injected even if the pool
+//!   is shutting down (the owner, a live worker, runs it), and
+//!   `shutdown_now` runs scope jobs rather than dropping them.
+//! - The first panic of a job is stored and resumed on the owner after
+//!   everything finished; a panic in the body is resumed in preference.
+//!   Later panics are dropped (their payloads' `Drop` caught).
 
-use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::resume_unwind;
 
-use crate::latch::Latch;
-use crate::pool::job::Job;
+use crate::executor::Target;
+use crate::latch::SetLatch;
+use crate::pool::job::{Job, ScopedJob};
+use crate::pool::latch::SpinLatch;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
 use crate::sync::atomic::AtomicUsize;
 use crate::sync::atomic::Ordering::{AcqRel, Relaxed};
 use crate::sync::Mutex;
+use crate::unwind::{self, AbortIfPanic, Payload};
 
 /// A scope for spawning closures that borrow from the caller's stack, made
 /// by [`ThreadPool::scope`](crate::ThreadPool::scope) or [`scope`](crate::scope).
@@ -59,9 +66,9 @@ pub struct Scope<'scope, 'env: 'scope> {
     /// The body plus every unfinished spawned job. RMW only.
     pending: AtomicUsize,
     /// Set by whoever brings `pending` to zero; waited on by the owner.
-    done: Latch,
+    done: SpinLatch<'scope>,
     /// The first panic of a spawned job.
-    panic: Mutex<Option<Box<dyn Any + Send + 'static>>>,
+    panic: Mutex<Option<Payload>>,
     /// Invariance in both lifetimes, as `std::thread::Scope`.
     _scope: PhantomData<&'scope mut &'scope ()>,
     _env: PhantomData<&'env mut &'env ()>,
@@ -72,7 +79,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// the scope does not return before it has finished.
     ///
     /// To spawn from inside a spawned closure, capture the `&Scope` (it is
-    /// `Copy`-able as a reference and `Send`).
+    /// `Copy`-able as a reference and `Send`). A spawn is never dropped: it
+    /// runs even if the pool has begun shutting down, and even when it comes
+    /// from a thread outside the pool.
     ///
     /// # Examples
     ///
@@ -99,8 +108,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             // SAFETY: the scope outlives this job: its owner waits for
             // `pending` to reach zero, which needs this job's decrement.
             let this = unsafe { &*(scope.0 as *const Scope<'scope, 'env>) };
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-                this.panic.lock().get_or_insert(payload);
+            if let Err(payload) = unwind::catch(f) {
+                this.record_panic(payload);
             }
             this.finish_one();
         });
@@ -108,20 +117,41 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // outlives `'scope`, and the scope's owner does not return before
         // the job has run (it waits for `pending`), so the job never runs
         // after its borrows end.
-        let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
-        let job = Job::Scoped(job);
+        let run: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
+        let job = Job::Scoped(ScopedJob {
+            scope: self.key(),
+            run,
+        });
         WorkerThread::with_current_of(self.registry, |worker| match worker {
             Some(worker) => worker.push(job),
-            None => {
-                // Only a thread that is not a worker of this pool gets here
-                // (a spawned closure always runs on one): inject it. The pool
-                // cannot be shut down under a live scope's owner, which runs
-                // on one of its workers.
-                if self.registry.inject(job).is_err() {
-                    unreachable!("a scope's pool is shut down while the scope runs");
-                }
-            }
+            // Another thread (outside the pool, or a worker of another pool):
+            // the owner is a live worker of this pool, so the job will run
+            // even if the pool is shutting down.
+            None => self.registry.inject_waited_on(job),
         });
+    }
+
+    /// What the owner waits on, and the key of the scope's jobs.
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Keeps the first panic of a job; drops later ones.
+    fn record_panic(&self, payload: Payload) {
+        let later = {
+            let mut first = self.panic.lock();
+            match *first {
+                None => {
+                    *first = Some(payload);
+                    None
+                }
+                Some(_) => Some(payload),
+            }
+        };
+        // Outside the lock: a payload's Drop is user code.
+        if let Some(payload) = later {
+            unwind::drop_payload(payload);
+        }
     }
 
     /// One of the body or a job has finished: decrement, and set the latch
@@ -131,7 +161,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // one) gathers everyone's before the latch publishes them to the owner.
         if self.pending.fetch_sub(1, AcqRel) == 1 {
             // SAFETY: the scope is live: its owner waits for this latch.
-            unsafe { Latch::set(&self.done) };
+            unsafe { SetLatch::set(&self.done as *const SpinLatch<'_>) };
         }
     }
 }
@@ -144,27 +174,43 @@ struct ScopePtr(*const ());
 // the job is sound; the lifetime argument is in `spawn`.
 unsafe impl Send for ScopePtr {}
 
-/// `scope(f)` on the worker `worker` of `registry`.
-pub(crate) fn scope_on<'env, F, R>(worker: &WorkerThread, registry: &Registry, f: F) -> R
+/// `scope(f)` on the worker `worker`.
+pub(crate) fn scope_on<'env, F, R>(worker: &WorkerThread, f: F) -> R
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R + Send,
     R: Send,
 {
     let scope = Scope {
-        registry,
+        registry: &worker.registry,
         pending: AtomicUsize::new(1),
-        done: Latch::new(),
+        done: SpinLatch::new(worker),
         panic: Mutex::new(None),
         _scope: PhantomData,
         _env: PhantomData,
     };
-    let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    // Spawned jobs borrow this frame until the latch is set: nothing may
+    // unwind out of it before then.
+    let guard = AbortIfPanic::new("scope");
+    let result = unwind::catch(|| f(&scope));
     scope.finish_one();
-    worker.wait_helping(&scope.done, None);
+    let keys = [scope.key()];
+    worker.wait_until(&scope.done, Some(Target::Keys(&keys)), None); // mutant: scope-early-return s/worker.wait_until(.*);/while let Some(job) = worker.find_work() { worker.execute(job); }/
+    guard.disarm();
+    scope.done.retire();
     let job_panic = scope.panic.lock().take();
     match (result, job_panic) {
-        (Err(panic), _) => resume_unwind(panic),
-        (Ok(_), Some(panic)) => resume_unwind(panic),
+        (Err(panic), job_panic) => {
+            if let Some(job_panic) = job_panic {
+                unwind::drop_payload(job_panic);
+            }
+            resume_unwind(panic)
+        }
+        (Ok(value), Some(panic)) => {
+            if let Err(nested) = unwind::drop_caught(value) {
+                unwind::drop_payload(nested);
+            }
+            resume_unwind(panic)
+        }
         (Ok(value), None) => value,
     }
 }

@@ -373,17 +373,15 @@ impl ThreadPoolBuilder {
         };
         *registry.threads.lock() = handles;
         if let Some(error) = failure {
-            // Workers that never started do not count as alive.
-            for _ in started..n {
-                registry.worker_left();
+            // Workers that never started have nothing to wait for.
+            for index in started..n {
+                registry.roster.exit(index);
             }
             // Relaxed: the Event's set/wait orders it for the workers.
             gate.abort
                 .store(true, crate::sync::atomic::Ordering::Relaxed);
             gate.verdict.set();
-            registry.begin_shutdown(true);
-            registry.wait_workers_left();
-            registry.join_threads(None);
+            registry.shutdown(true);
             return Err(error);
         }
         gate.verdict.set();
@@ -405,16 +403,19 @@ fn worker_main(
         None => Ok(()),
     };
     let ok = started.is_ok();
+    let failure = started.err().map(|payload| {
+        let message = crate::task::panic_message(&*payload);
+        // The payload is a user value: its Drop may panic too.
+        crate::unwind::drop_payload(payload);
+        BuildError {
+            kind: BuildErrorKind::StartHookPanicked { index, message },
+        }
+    });
     {
         let mut reports = gate.reports.lock();
         reports.0 += 1;
-        if let Err(payload) = started {
-            reports.1.get_or_insert(BuildError {
-                kind: BuildErrorKind::StartHookPanicked {
-                    index,
-                    message: crate::task::panic_message(&*payload),
-                },
-            });
+        if let Some(failure) = failure {
+            reports.1.get_or_insert(failure);
         }
         gate.reported.notify_all();
     }
@@ -422,9 +423,20 @@ fn worker_main(
     // Relaxed: the Event's set/wait ordered the builder's store before us.
     let abort = gate.abort.load(crate::sync::atomic::Ordering::Relaxed);
     drop(gate);
+    // SAFETY: the registry (kept alive by our `Arc`) and `worker` (on this
+    // frame) outlive the guard, which is dropped at the end of this frame, on
+    // this thread.
+    let seat = unsafe {
+        registry
+            .roster
+            .enter(index, &worker as *const WorkerThread as *const ())
+    };
     if !abort {
         worker.run();
     }
+    // No longer a worker that takes pool work; `shutdown` still sees the
+    // seat until it exits below.
+    seat.retire_worker();
     if ok {
         if let Some(hook) = &registry.stop_hook {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hook(index))) {
@@ -432,9 +444,8 @@ fn worker_main(
             }
         }
     }
-    if !worker.has_left() {
-        registry.worker_left();
-    }
+    registry.roster.exit(index);
+    drop(seat);
 }
 
 fn report(registry: &Registry, payload: Payload) {

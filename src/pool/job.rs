@@ -1,15 +1,21 @@
 //! What the queues hold: a task to run or cancel, a fire-and-forget closure,
-//! or a job on a blocked caller's stack.
+//! a scope's closure, or a job on a blocked caller's stack.
+//!
+//! Every job has a *key* (`Job::key`): the address of what a waiter waits
+//! on — the task's slot, the stack job, the scope. A worker records the keys
+//! of the jobs running on its stack, and a blocked waiter the keys it waits
+//! for, so that `shutdown` can tell a worker that waits on a caller of
+//! `shutdown` from one it must wait for (`executor::Roster::quiescent`).
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::mem::{ManuallyDrop, MaybeUninit};
 
-use crate::executor::Payload;
-use crate::latch::Latch;
+use crate::latch::SetLatch;
 use crate::sync::atomic::AtomicUsize;
 use crate::sync::atomic::Ordering::Relaxed;
 use crate::sync::UnsafeCell;
 use crate::task::Runnable;
+use crate::unwind::{self, AbortIfPanic, Payload};
 
 /// One unit of queued work.
 pub(crate) enum Job {
@@ -17,63 +23,63 @@ pub(crate) enum Job {
     Task(Runnable),
     /// A `spawn`ed closure; a panic goes to the pool's panic handler.
     Spawn(Box<dyn FnOnce() + Send + 'static>),
-    /// A job on the stack of a caller blocked in `install` or `join` until
-    /// it runs.
-    Stack(StackJobRef),
-    /// A `Scope::spawn`ed closure: it catches its own panic for its scope,
-    /// and must run even in `shutdown_now` (its scope waits for it).
-    Scoped(Box<dyn FnOnce() + Send + 'static>),
-}
-
-/// What running a job produced that the worker must report.
-pub(crate) enum Ran {
-    /// Nothing to report.
-    Quiet,
-    /// A `spawn`ed closure panicked: hand the payload to the panic handler.
-    SpawnPanicked(Payload),
+    /// A job on the stack of a caller blocked until it runs (`install`, or a
+    /// `join` whose second half was shared).
+    Stack(JobRef),
+    /// A `Scope::spawn`ed closure: its scope waits for it, so it runs even in
+    /// `shutdown_now`.
+    Scoped(ScopedJob),
 }
 
 impl Job {
-    /// Runs the job on this thread. Never unwinds: every user panic is
-    /// caught (tasks store theirs; spawn panics are returned).
-    pub(crate) fn run(self) -> Ran {
+    /// What a waiter for this job waits on (0 for a `spawn`: nobody does).
+    #[inline]
+    pub(crate) fn key(&self) -> usize {
+        match self {
+            Job::Task(task) => task.key(),
+            Job::Spawn(_) => 0,
+            Job::Stack(job) => job.key(),
+            Job::Scoped(job) => job.scope,
+        }
+    }
+
+    /// Whether someone blocks until this job has run (a stack job or a
+    /// scope's job): such a job is never dropped unrun.
+    pub(crate) fn is_waited_on(&self) -> bool {
+        matches!(self, Job::Stack(_) | Job::Scoped(_))
+    }
+
+    /// Runs the job on this thread. A `spawn`'s panic (and any panic that
+    /// escapes the other kinds, which catch their own) is returned for the
+    /// caller to report.
+    pub(crate) fn run(self) -> Result<(), Payload> {
         match self {
             Job::Task(task) => {
                 task.run();
-                Ran::Quiet
+                Ok(())
             }
-            Job::Spawn(f) => match catch_unwind(AssertUnwindSafe(f)) {
-                Ok(()) => Ran::Quiet,
-                Err(payload) => Ran::SpawnPanicked(payload),
-            },
+            Job::Spawn(f) => unwind::catch(f),
             Job::Stack(job) => {
-                // SAFETY: a `StackJobRef` in a queue points to a live job whose
-                // owner blocks until it has run (see `StackJob::as_job`).
+                // SAFETY: a `JobRef` in a queue points to a live job whose
+                // owner blocks until it has run, and is executed once: it was
+                // queued once and taken out by exactly one pop or steal.
                 unsafe { job.execute() };
-                Ran::Quiet
+                Ok(())
             }
-            // The scope's wrapper catches the closure's panic itself; a panic
-            // escaping it would be a bug of ours, reported like a spawn's.
-            Job::Scoped(f) => match catch_unwind(AssertUnwindSafe(f)) {
-                Ok(()) => Ran::Quiet,
-                Err(payload) => Ran::SpawnPanicked(payload),
-            },
+            Job::Scoped(job) => unwind::catch(job.run),
         }
     }
 
     /// Disposes of the job during `shutdown_now`: a task is cancelled, a
     /// spawned closure is dropped unrun, and a stack job or a scope's job
-    /// still runs (its caller is blocked on it).
-    pub(crate) fn abandon(self) -> Ran {
+    /// still runs (its owner is blocked on it).
+    pub(crate) fn abandon(self) -> Result<(), Payload> {
         match self {
             Job::Task(task) => {
                 task.cancel();
-                Ran::Quiet
+                Ok(())
             }
-            Job::Spawn(f) => match catch_unwind(AssertUnwindSafe(move || drop(f))) {
-                Ok(()) => Ran::Quiet,
-                Err(payload) => Ran::SpawnPanicked(payload),
-            },
+            Job::Spawn(f) => unwind::drop_caught(f),
             waited_on @ (Job::Stack(_) | Job::Scoped(_)) => waited_on.run(),
         }
     }
@@ -90,114 +96,84 @@ impl fmt::Debug for Job {
     }
 }
 
-/// A fork that `join` has not shared yet: the second half of a `join`,
-/// recorded on the caller's stack instead of pushed onto the deque. The
-/// worker keeps its live frames in a list (newest first); when a sibling asks
-/// for work, the worker *promotes* its oldest frame — pushes the job where
-/// thieves can steal it (heartbeat scheduling, as Spice and chili do).
-pub(crate) struct JoinFrame {
-    /// The job, until promoted (then `None`: it is in the deque). A bare
-    /// `StackJobRef` (no drop glue): the common `join` takes it back unshared.
-    pending: std::cell::Cell<Option<StackJobRef>>,
-    /// The frame of the enclosing `join` on this worker, or null.
-    older: *const JoinFrame,
-}
-
-impl JoinFrame {
-    /// A frame for `job`, enclosed by `older`.
-    #[inline]
-    pub(crate) fn new(job: StackJobRef, older: *const JoinFrame) -> Self {
-        JoinFrame {
-            pending: std::cell::Cell::new(Some(job)),
-            older,
-        }
-    }
-
-    /// The enclosing frame.
-    #[inline]
-    pub(crate) fn older(&self) -> *const JoinFrame {
-        self.older
-    }
-
-    /// Takes the job out: `Some` if it was never promoted.
-    #[inline]
-    pub(crate) fn take(&self) -> Option<StackJobRef> {
-        self.pending.take()
-    }
-
-    /// Whether the job is still here (not promoted).
-    pub(crate) fn is_pending(&self) -> bool {
-        let job = self.pending.take();
-        let pending = job.is_some();
-        self.pending.set(job);
-        pending
-    }
-}
-
-impl fmt::Debug for JoinFrame {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinFrame")
-            .field("pending", &self.is_pending())
-            .finish()
-    }
+/// A `Scope::spawn`ed closure and the address of its scope (its key).
+pub(crate) struct ScopedJob {
+    /// The scope's address: what the scope's owner waits on.
+    pub(crate) scope: usize,
+    /// The closure, wrapped by the scope (it catches the user's panic and
+    /// counts the job done).
+    pub(crate) run: Box<dyn FnOnce() + Send + 'static>,
 }
 
 /// A type-erased pointer to a [`StackJob`].
-pub(crate) struct StackJobRef {
+pub(crate) struct JobRef {
     /// The job, lifetime erased.
     job: *const (),
-    /// `StackJob::<F, R>::execute`.
+    /// `StackJob::<L, F, R>::execute`.
     execute: unsafe fn(*const ()),
 }
 
-// SAFETY: a `StackJobRef` is only created for a job whose closure and result
-// are `Send`, and it is executed exactly once, by one thread.
-unsafe impl Send for StackJobRef {}
+// SAFETY: a `JobRef` is only created for a job whose closure and result are
+// `Send` and whose latch any thread may set, and it is executed at most once,
+// by one thread.
+unsafe impl Send for JobRef {}
 
-impl StackJobRef {
-    /// Whether this refers to the job at `job`.
-    pub(crate) fn is(&self, job: *const ()) -> bool {
-        std::ptr::eq(self.job, job)
+impl JobRef {
+    /// The job's key: its address.
+    #[inline]
+    pub(crate) fn key(&self) -> usize {
+        self.job as usize
     }
 
     /// Runs the job and sets its latch.
     ///
     /// # Safety
     ///
-    /// The job must be live and not executed before.
+    /// The job must be live and not executed before (nor taken back by its
+    /// owner).
     unsafe fn execute(self) {
         // SAFETY: forwarded from the caller.
         unsafe { (self.execute)(self.job) }
     }
 }
 
-/// A closure and its result slot, on the stack of a caller who blocks on
-/// the latch until a worker has run it.
-pub(crate) struct StackJob<F, R> {
-    /// Taken once, by the executor.
-    func: UnsafeCell<Option<F>>,
-    /// Written once by the executor before the latch is set; read by the
-    /// owner after the latch is set.
-    result: UnsafeCell<Option<std::thread::Result<R>>>,
+/// A closure, its result slot and a latch, on the stack of an owner who
+/// blocks until the closure has run (`install` from outside, a shared `join`
+/// half).
+///
+/// The closure is consumed exactly once, by construction: the owner holds
+/// the only [`JobRef`] until it queues it, and then either the one thread
+/// that pops or steals it runs it ([`execute`](Self::execute), which sets the
+/// latch last), or the owner pops it back and calls it itself
+/// ([`run_inline`](Self::run_inline)); an owner that never queued it calls
+/// it or drops it the same way. No `Option` and no `expect`: the slots are
+/// `ManuallyDrop`/`MaybeUninit`, and each unsafe access cites that rule.
+pub(crate) struct StackJob<L, F, R> {
     /// Set by the executor as its very last access to the job.
-    latch: Latch,
+    latch: L,
+    /// The closure, until consumed (see the type docs).
+    func: UnsafeCell<ManuallyDrop<F>>,
+    /// Written once by the executor before the latch is set; read once by
+    /// the owner after it sees the latch set.
+    result: UnsafeCell<MaybeUninit<std::thread::Result<R>>>,
     /// The index of the worker that took the job (`usize::MAX` until then):
     /// a `join` waiting for a stolen half helps that worker first.
     thief: AtomicUsize,
 }
 
-impl<F, R> StackJob<F, R>
+impl<L, F, R> StackJob<L, F, R>
 where
+    L: SetLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    /// Wraps `f`.
+    /// Wraps `f`; `latch` is set once it has run.
     #[inline]
-    pub(crate) fn new(f: F) -> Self {
+    pub(crate) fn new(latch: L, f: F) -> Self {
         StackJob {
-            func: UnsafeCell::new(Some(f)),
-            result: UnsafeCell::new(None),
-            latch: Latch::new(),
+            latch,
+            func: UnsafeCell::new(ManuallyDrop::new(f)),
+            result: UnsafeCell::new(MaybeUninit::uninit()),
             thief: AtomicUsize::new(usize::MAX),
         }
     }
@@ -206,108 +182,121 @@ where
     ///
     /// # Safety
     ///
-    /// The caller must keep the job alive and unmoved until
-    /// [`wait_and_take`](Self::wait_and_take) returns, and queue the reference
-    /// exactly once.
-    pub(crate) unsafe fn as_job(&self) -> Job {
-        // SAFETY: forwarded: the caller's obligations are `as_job_ref`'s.
-        Job::Stack(unsafe { self.as_job_ref() })
-    }
-
-    /// A reference to this job, to be wrapped in `Job::Stack` if it is ever
-    /// queued.
-    ///
-    /// # Safety
-    ///
-    /// As [`as_job`](Self::as_job): the job must stay alive and unmoved
-    /// until it has run, and the reference be queued at most once.
+    /// The caller must keep the job alive and unmoved until it has run (its
+    /// latch is set, or the owner took it back), and queue the reference at
+    /// most once.
     #[inline]
-    pub(crate) unsafe fn as_job_ref(&self) -> StackJobRef {
-        StackJobRef {
+    pub(crate) unsafe fn as_job_ref(&self) -> JobRef {
+        JobRef {
             job: self as *const Self as *const (),
             execute: Self::execute,
         }
     }
 
+    /// The job's key (what its owner waits on): its address.
+    #[inline]
+    pub(crate) fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
     /// # Safety
     ///
-    /// `this` points to a live `StackJob<F, R>` that has not been executed.
+    /// `this` points to a live `StackJob<L, F, R>` whose closure has not been
+    /// consumed.
     unsafe fn execute(this: *const ()) {
-        // SAFETY: the caller guarantees `this` is a live StackJob<F, R>; the
-        // owner blocks on the latch, so it stays live until we set it.
+        // From here to the latch, an unwind would leave the owner waiting on
+        // a job that half ran; our code does not panic, and the closure's
+        // panic is caught.
+        let guard = AbortIfPanic::new("a stack job");
+        // SAFETY: the caller guarantees `this` is a live StackJob<L, F, R>;
+        // its owner blocks on the latch, so it stays live until we set it.
         let job = unsafe { &*(this as *const Self) };
-        if let Some(index) = crate::executor::current().map(|ctx| ctx.index) {
+        if let Some(ctx) = crate::executor::current() {
             // Relaxed: a hint for the waiting owner's choice of victim.
-            job.thief.store(index, Relaxed);
+            job.thief.store(ctx.index, Relaxed);
         }
-        // SAFETY: executed once: we are the only party touching `func`.
-        let f = job.func.with_mut(|f| unsafe { (*f).take() });
-        let result = catch_unwind(AssertUnwindSafe(f.expect("a stack job runs once")));
-        // SAFETY: the owner reads `result` only after the latch is set below.
-        job.result.with_mut(|slot| unsafe { *slot = Some(result) });
-        // SAFETY: the latch is live now; after this call the owner may free
-        // the job, and we do not touch it again.
-        unsafe { Latch::set(&job.latch) };
+        // SAFETY: consumed once (the type's rule): we are the executor.
+        let f = unsafe { job.take_func() };
+        let result = unwind::catch(f);
+        // SAFETY: the owner reads `result` only after the latch is set below,
+        // and nothing else touches it.
+        job.result.with_mut(|slot| unsafe { (*slot).write(result) });
+        // SAFETY: the job is live until this call, our last access to it;
+        // afterwards the owner may free it.
+        unsafe { L::set(&job.latch) };
+        guard.disarm();
     }
 
-    /// Runs the job on the owner's own thread, having popped its reference
-    /// back from the deque before anyone stole it: no latch, no result slot.
+    /// Takes the closure out.
+    ///
+    /// # Safety
+    ///
+    /// At most once per job, by whoever consumes it (the type's rule).
     #[inline]
-    pub(crate) fn run_inline(&self) -> std::thread::Result<R> {
-        // SAFETY: the owner popped the only reference to this job back, so no
-        // other thread can execute it; we are the only party touching `func`.
-        let f = self.func.with_mut(|f| unsafe { (*f).take() });
-        catch_unwind(AssertUnwindSafe(f.expect("a stack job runs once")))
+    pub(crate) unsafe fn take_func(&self) -> F {
+        // SAFETY: the caller consumes the closure once; no other access to
+        // `func` exists at that time.
+        self.func
+            .with_mut(|f| unsafe { ManuallyDrop::take(&mut *f) })
     }
 
-    /// The job's address, to recognise its `StackJobRef` when popped back.
-    pub(crate) fn addr(&self) -> *const () {
-        self as *const Self as *const ()
+    /// Runs the job on the owner's own thread (never shared, or popped back
+    /// before anyone stole it): no latch, no result slot.
+    ///
+    /// # Safety
+    ///
+    /// As [`take_func`](Self::take_func): the owner holds the only reference.
+    #[inline]
+    pub(crate) unsafe fn run_inline(&self) -> std::thread::Result<R> {
+        // SAFETY: forwarded.
+        let f = unsafe { self.take_func() };
+        unwind::catch(f)
+    }
+
+    /// The latch the executor sets after writing the result.
+    #[inline]
+    pub(crate) fn latch(&self) -> &L {
+        &self.latch
     }
 
     /// The worker that took the job, if one did (a hint).
+    #[inline]
     pub(crate) fn thief(&self) -> Option<usize> {
         // Relaxed: a hint (see the field).
         let thief = self.thief.load(Relaxed);
         (thief != usize::MAX).then_some(thief)
     }
 
-    /// The latch the executor sets after writing the result.
-    pub(crate) fn latch(&self) -> &Latch {
-        &self.latch
-    }
-
     /// Takes the result (`Err` with the payload if the closure panicked).
     ///
-    /// # Panics
+    /// # Safety
     ///
-    /// If the latch is not set yet (the job has not run).
-    pub(crate) fn take_result(&self) -> std::thread::Result<R> {
-        assert!(
-            self.latch.probe(),
-            "StackJob::take_result before the job ran"
-        );
-        // SAFETY: the latch is set (Acquire in `probe`): the executor wrote the
-        // result and no longer touches the job.
-        let result = self.result.with_mut(|slot| unsafe { (*slot).take() });
-        result.expect("a job whose latch is set has a result")
+    /// The latch must be set (observed with Acquire: `probe`, or a wait that
+    /// returned), and the result taken only once.
+    #[inline]
+    pub(crate) unsafe fn take_result(&self) -> std::thread::Result<R> {
+        // SAFETY: the latch is set, so `execute` wrote the result and no
+        // longer touches the job; we take it once.
+        self.result
+            .with_mut(|slot| unsafe { (*slot).assume_init_read() })
     }
 
-    /// Blocks until the job has run, then returns its result, resuming its
-    /// panic if it panicked.
-    pub(crate) fn wait_and_take(&self) -> R {
-        self.latch.wait();
-        match self.take_result() {
+    /// [`take_result`](Self::take_result), resuming the closure's panic.
+    ///
+    /// # Safety
+    ///
+    /// As `take_result`.
+    pub(crate) unsafe fn take_value(&self) -> R {
+        // SAFETY: forwarded.
+        match unsafe { self.take_result() } {
             Ok(value) => value,
             Err(payload) => std::panic::resume_unwind(payload),
         }
     }
 }
 
-impl<F, R> fmt::Debug for StackJob<F, R> {
+impl<L, F, R> fmt::Debug for StackJob<L, F, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StackJob")
-            .field("latch", &self.latch)
-            .finish()
+        f.debug_struct("StackJob").finish_non_exhaustive()
     }
 }

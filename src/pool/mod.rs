@@ -1,14 +1,22 @@
 //! [`ThreadPool`]: a work-stealing pool with Python's `ThreadPoolExecutor`
 //! API on top.
 //!
-//! The scheduler (queues, the worker loop, the sleep/wake protocol and the
-//! shutdown protocol) is written up in `src/pool/README.md`.
+//! The scheduler (queues, the one way in, the worker loop, deferred pushes,
+//! the sleep/wake protocol and the shutdown protocol) is written up in
+//! `src/pool/README.md`. Fork-join (`join`, `scope`) is the floor above, in
+//! `src/forkjoin/`, built on this module's crate-internal seam: `in_worker`,
+//! `StackJob`, `SpinLatch`, `Deferred`, and `WorkerThread`'s `push`,
+//! `pop_local`, `execute` and `wait_until`.
 
 mod builder;
+pub(crate) mod deferred;
+pub(crate) mod entry;
 pub(crate) mod job;
+pub(crate) mod latch;
 mod map;
 mod queue;
 pub(crate) mod registry;
+mod shutdown;
 mod sleep;
 mod stats;
 pub(crate) mod worker;
@@ -17,7 +25,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 pub use self::builder::{BuildError, ThreadPoolBuilder};
-use self::job::{Job, StackJob};
+use self::job::Job;
 pub use self::map::Map;
 use self::registry::Registry;
 pub use self::stats::PoolStats;
@@ -169,108 +177,7 @@ impl ThreadPool {
         F: FnOnce() -> R + Send,
         R: Send,
     {
-        if WorkerThread::with_current_of(&self.registry, |w| w.is_some()) {
-            return f();
-        }
-        let job = StackJob::new(f);
-        // SAFETY: `job` stays on this frame, unmoved, until `wait_and_take`
-        // returns below; the reference is queued once (or handed back).
-        let job_ref = unsafe { job.as_job() };
-        if self.registry.inject(job_ref).is_err() {
-            // Never queued: `job` is dropped unrun.
-            panic!("ThreadPool::install: the pool is shut down");
-        }
-        job.wait_and_take()
-    }
-
-    /// Runs `a` and `b`, potentially in parallel, and returns both results.
-    ///
-    /// Called on a worker of this pool, `b` is recorded on the caller's
-    /// stack (no heap allocation) and `a` runs. If an idle worker asks for
-    /// work meanwhile, the worker shares its oldest such pending half through
-    /// its deque, where the idle one steals it; a `b` nobody took is then
-    /// simply called. If `b` was taken, the caller helps the worker that took
-    /// it (and runs other pool work) until `b` is done. Off the pool, the pair
-    /// runs inside the pool as with [`install`](ThreadPool::install). Both
-    /// closures may borrow from the caller's stack.
-    ///
-    /// **Re-entrancy:** while `b` runs elsewhere, the caller may run other
-    /// jobs of the pool on its stack; do not hold a lock across `join` that
-    /// such a job could take.
-    ///
-    /// **No promise of parallelism:** `b` is shared with other workers only
-    /// when one of them is idle and asks (lazy forks); `a` must not wait for
-    /// something `b` does.
-    ///
-    /// # Panics
-    ///
-    /// A panic in `a` or `b` is resumed here after both have finished (if
-    /// both panic, `a`'s). Called from outside a shut-down pool, panics.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// fn sum(pool: &stealpool::ThreadPool, v: &[u64]) -> u64 {
-    ///     if v.len() <= 1024 {
-    ///         return v.iter().sum();
-    ///     }
-    ///     let (left, right) = v.split_at(v.len() / 2);
-    ///     let (a, b) = pool.join(|| sum(pool, left), || sum(pool, right));
-    ///     a + b
-    /// }
-    /// let pool = stealpool::ThreadPool::new(2).unwrap();
-    /// let v: Vec<u64> = (1..=100_000).collect();
-    /// assert_eq!(sum(&pool, &v), 5_000_050_000);
-    /// ```
-    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
-    where
-        A: FnOnce() -> RA + Send,
-        B: FnOnce() -> RB + Send,
-        RA: Send,
-        RB: Send,
-    {
-        WorkerThread::with_current_of(&self.registry, |worker| match worker {
-            Some(worker) => crate::forkjoin::join_on(worker, a, b),
-            None => self.install(|| crate::join(a, b)),
-        })
-    }
-
-    /// Creates a [`Scope`](crate::Scope) for spawning closures that borrow
-    /// from the caller's stack, runs `f` in it, and returns once every
-    /// closure spawned in it (recursively) has finished.
-    ///
-    /// `f` runs on a worker of this pool (as with
-    /// [`install`](ThreadPool::install)); while it waits for the spawned
-    /// closures, that worker runs pool work (see [`join`](ThreadPool::join)
-    /// on re-entrancy).
-    ///
-    /// # Panics
-    ///
-    /// A panic in `f` or in a spawned closure is resumed here once all have
-    /// finished (`f`'s first, else the first spawned one's). Called from
-    /// outside a shut-down pool, panics.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = stealpool::ThreadPool::new(2).unwrap();
-    /// let mut buffer = vec![0_u32; 8];
-    /// pool.scope(|s| {
-    ///     for (i, x) in buffer.iter_mut().enumerate() {
-    ///         s.spawn(move || *x = i as u32 * 3);
-    ///     }
-    /// });
-    /// assert_eq!(buffer, [0, 3, 6, 9, 12, 15, 18, 21]);
-    /// ```
-    pub fn scope<'env, F, R>(&self, f: F) -> R
-    where
-        F: for<'scope> FnOnce(&'scope crate::Scope<'scope, 'env>) -> R + Send,
-        R: Send,
-    {
-        WorkerThread::with_current_of(&self.registry, |worker| match worker {
-            Some(worker) => crate::forkjoin::scope_on(worker, &self.registry, f),
-            None => self.install(|| self.scope(f)),
-        })
+        self.registry.in_worker(|_| f())
     }
 
     /// Submits `f(item)` for every item at once and returns an iterator over
@@ -377,12 +284,34 @@ impl ThreadPool {
     /// Stops taking new work, lets every queued and running task finish, and
     /// joins the workers (Python's `shutdown(wait=True)`).
     ///
-    /// Afterwards `submit` returns rejected tasks; `spawn`, `install` and
-    /// `map` from outside the pool panic. Idempotent; callable from any
-    /// thread. Called from a worker of this pool, it cannot wait for the
-    /// caller's own task: that worker helps run what is queued, the call
-    /// returns once everything else has finished and the other workers have
-    /// exited, and the worker exits after its current task.
+    /// Afterwards `submit` returns rejected tasks; `spawn`, `install`,
+    /// `join`, `scope` and `map` from outside the pool panic (on a worker of
+    /// the pool, while it drains, they keep working). Idempotent.
+    ///
+    /// Callable from any thread, by any number of threads at once, workers
+    /// included (a task, an `on_done` callback, the `Drop` of the last
+    /// `Arc<ThreadPool>`): no caller ever waits for another caller, nor for
+    /// work that waits on a caller. Precisely, it returns once nothing is
+    /// queued and every worker has exited, except workers that wait —
+    /// directly or through a chain of waits — on work that only a caller of
+    /// `shutdown` can finish:
+    ///
+    /// - **Called from a worker of this pool**, it cannot wait for the
+    ///   caller's own task: that worker helps run what is queued, the call
+    ///   returns once everything else has finished and the other workers
+    ///   have exited, and the worker exits after its current task. Even on a
+    ///   one-thread pool, every other queued task is done when it returns.
+    /// - **Called from a job that another worker waits on** (a `join` half, a
+    ///   `scope`'s job, a task that someone `join`s or `wait`s for; Python
+    ///   raises an error here), it does not wait for that worker — it could
+    ///   only deadlock: it returns, the caller's job goes on, and the waiting
+    ///   worker finishes (and exits) after it.
+    /// - **Several callers at once** do not wait for each other: a worker
+    ///   blocked inside its own `shutdown` call is not waited for.
+    ///
+    /// The threads that have exited are joined; a worker still running its
+    /// task (the caller's own, or one that waits on a caller) is joined by a
+    /// later `shutdown` or drop of the pool, or runs to its end detached.
     ///
     /// # Examples
     ///
@@ -429,20 +358,12 @@ impl ThreadPool {
     }
 
     fn shutdown_inner(&self, now: bool) {
-        let registry = &self.registry;
-        registry.begin_shutdown(now);
-        if now {
-            registry.cancel_queued();
-        }
-        let me = WorkerThread::with_current_of(registry, |worker| {
-            worker.map(|worker| {
-                worker.drain();
-                worker.leave();
-                worker.index
-            })
-        });
-        registry.wait_workers_left();
-        registry.join_threads(me);
+        self.registry.shutdown(now);
+    }
+
+    /// The pool's shared state (for the fork-join floor).
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Calls `f` with the pool of the calling worker thread, if any.

@@ -1,28 +1,31 @@
 //! The state a pool's handle and its workers share: the queues, the sleep
-//! state, the shutdown gate, the threads and the hooks.
+//! state, the roster, the shutdown gate, the threads and the hooks.
+//!
+//! The pool's protocols live beside it: the one way in (`entry.rs`), the
+//! sleep/wake protocol (`sleep.rs`), shutdown (`shutdown.rs`).
 
 use std::fmt;
 
 use crossbeam_utils::CachePadded;
 
-use super::job::{Job, Ran};
+use super::deferred::Asks;
+use super::job::Job;
 use super::queue::{Injector, Steal, Stealer};
 use super::sleep::Sleep;
 use super::stats::{PoolStats, WorkerStats};
-use crate::executor::{self, ExecutorId, PanicHandler};
-use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use crate::sync::atomic::{fence, AtomicU32, AtomicUsize};
-use crate::sync::futex;
+use crate::executor::{self, ExecutorId, PanicHandler, Roster};
+use crate::sync::atomic::AtomicUsize;
+use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::thread::JoinHandle;
 use crate::sync::{Mutex, StdArc};
 
 /// Set once by the first `shutdown`/`shutdown_now`: no more outside
 /// submissions; workers exit when the queues are empty.
-const SHUTDOWN: usize = 1 << 0;
+pub(super) const SHUTDOWN: usize = 1 << 0;
 /// Set by `shutdown_now`: queued jobs are abandoned instead of run.
-const NOW: usize = 1 << 1;
+pub(super) const NOW: usize = 1 << 1;
 /// One outside submission between its gate check and its push.
-const INJECTING_ONE: usize = 1 << 2;
+pub(super) const INJECTING_ONE: usize = 1 << 2;
 
 /// A per-worker hook (`on_thread_start`, `on_thread_stop`); a plain `std`
 /// `Arc`, as `PanicHandler` (configuration, not protocol).
@@ -38,21 +41,22 @@ pub(crate) struct Registry {
     /// This pool's identity (tasks record it as their home).
     pub(crate) id: ExecutorId,
     /// Submissions from outside the pool (FIFO).
-    injector: Injector<Job>,
+    pub(super) injector: Injector<Job>,
     /// Thieves' handles on each worker's deque, by worker index.
-    stealers: Box<[Stealer<Job>]>,
+    pub(super) stealers: Box<[Stealer<Job>]>,
     /// Who sleeps, who searches.
     pub(crate) sleep: Sleep,
+    /// What each worker runs and waits for (read by `shutdown`).
+    pub(crate) roster: Roster,
+    /// Idle workers' requests for deferred work.
+    pub(crate) asks: Asks,
     /// `SHUTDOWN | NOW | in-flight outside submissions × INJECTING_ONE`.
     /// Padded: every outside submission RMWs it twice.
-    gate: CachePadded<AtomicUsize>,
+    pub(super) gate: CachePadded<AtomicUsize>,
     /// `SHUTDOWN | NOW` again, on a line of its own that only shutdown
     /// writes: the hot paths (every executed job, every idle spin) read the
     /// flags here instead of pulling in the line submissions keep writing.
-    flags: CachePadded<AtomicUsize>,
-    /// Workers that are neither exited nor blocked inside `shutdown`; the
-    /// futex word `shutdown` waits on until it reaches zero.
-    alive: AtomicU32,
+    pub(super) flags: CachePadded<AtomicUsize>,
     /// The worker threads' handles, by index; taken by `shutdown` to join.
     pub(crate) threads: Mutex<Vec<Option<JoinHandle<()>>>>,
     /// Worker names, by index.
@@ -61,10 +65,6 @@ pub(crate) struct Registry {
     pub(crate) stop_hook: Option<Hook>,
     /// Per-worker counters, by index.
     pub(crate) stats: Box<[CachePadded<WorkerStats>]>,
-    /// Per worker: "a sibling is idle: promote your oldest pending `join`".
-    /// Set by idle workers, cleared by the owner; padded, as the owner
-    /// reads its own flag in every `join`.
-    work_wanted: Box<[CachePadded<crate::sync::atomic::AtomicBool>]>,
 }
 
 impl Registry {
@@ -87,16 +87,14 @@ impl Registry {
             injector: Injector::new(),
             stealers: stealers.into_boxed_slice(),
             sleep: Sleep::new(workers),
+            roster: Roster::new(id, workers),
+            asks: Asks::new(workers),
             gate: CachePadded::new(AtomicUsize::new(0)),
             flags: CachePadded::new(AtomicUsize::new(0)),
-            alive: AtomicU32::new(u32::try_from(workers).expect("too many workers")),
             threads: Mutex::new(Vec::new()),
             names: names.into_boxed_slice(),
             stop_hook,
             stats: (0..workers).map(|_| CachePadded::default()).collect(),
-            work_wanted: (0..workers)
-                .map(|_| CachePadded::new(crate::sync::atomic::AtomicBool::new(false)))
-                .collect(),
         }
     }
 
@@ -112,16 +110,36 @@ impl Registry {
         // exiting between this check and the push (README.md, shutdown).
         let prev = self.gate.fetch_add(INJECTING_ONE, Acquire);
         if prev & SHUTDOWN != 0 {
-            // Relaxed: nothing was pushed, nothing to publish.
-            self.gate.fetch_sub(INJECTING_ONE, Relaxed);
+            self.end_injection();
             return Err(Rejected(job));
         }
         self.injector.push(job);
-        // Release: publishes the push to a worker that reads the count as
-        // zero (its Acquire in `may_exit`) before deciding to exit.
-        self.gate.fetch_sub(INJECTING_ONE, Release);
+        self.end_injection();
         self.sleep.new_work();
         Ok(())
+    }
+
+    /// Queues `job`, which a caller waits for (a `Scope::spawn` from outside
+    /// the pool), even if the pool is shutting down: a live waiter means a
+    /// live worker will run it (README.md, shutdown).
+    pub(crate) fn inject_waited_on(&self, job: Job) {
+        debug_assert!(job.is_waited_on());
+        // Acquire/Release: as in `inject`, without the refusal.
+        self.gate.fetch_add(INJECTING_ONE, Acquire);
+        self.injector.push(job);
+        self.end_injection();
+        self.sleep.new_work();
+    }
+
+    /// An outside submission is done with the gate (pushed, or refused).
+    pub(super) fn end_injection(&self) {
+        // Release: publishes the push to a worker that reads the count as
+        // zero (its Acquire in `may_exit`) before deciding to exit.
+        let prev = self.gate.fetch_sub(INJECTING_ONE, Release);
+        if prev & SHUTDOWN != 0 {
+            // A `shutdown` that saw this submission in flight re-checks.
+            self.roster.notify();
+        }
     }
 
     /// Whether `shutdown` or `shutdown_now` has begun.
@@ -144,8 +162,9 @@ impl Registry {
     /// is between its check and its push. The caller must still find the
     /// queues empty afterwards.
     pub(crate) fn may_exit(&self) -> bool {
-        // Acquire: pairs with the Release in `inject`: the pushes of every
-        // finished submission are visible to the queue check that follows.
+        // Acquire: pairs with the Release in `end_injection`: the pushes of
+        // every finished submission are visible to the queue check that
+        // follows.
         let gate = self.gate.load(Acquire);
         gate & SHUTDOWN != 0 && gate / INJECTING_ONE == 0
     }
@@ -204,124 +223,6 @@ impl Registry {
         !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
     }
 
-    /// Worker `from` is idle: ask every sibling to share a pending `join`.
-    pub(crate) fn request_work(&self, from: usize) {
-        for (index, flag) in self.work_wanted.iter().enumerate() {
-            // Relaxed: a hint; the promotion it triggers is a fenced push.
-            if index != from && !flag.load(Relaxed) {
-                flag.store(true, Relaxed);
-            }
-        }
-    }
-
-    /// Worker `index`'s "work wanted" flag, for the worker to keep at hand
-    /// (it reads it on every `join`).
-    pub(crate) fn work_wanted_flag(&self, index: usize) -> &crate::sync::atomic::AtomicBool {
-        &self.work_wanted[index]
-    }
-
-    /// Reports a panic of a `spawn`ed job to the panic handler.
-    pub(crate) fn report(&self, ran: Ran) {
-        if let Ran::SpawnPanicked(payload) = ran {
-            executor::report_panic(Some(self.id), payload);
-        }
-    }
-
-    /// Starts `shutdown` (or `shutdown_now`): closes the gate and wakes
-    /// every worker so they drain and exit.
-    pub(crate) fn begin_shutdown(&self, now: bool) {
-        let bits = if now { SHUTDOWN | NOW } else { SHUTDOWN };
-        // AcqRel: Release publishes the flag; Acquire orders our later reads.
-        self.gate.fetch_or(bits, AcqRel);
-        // Relaxed: the fence below orders it for sleepers; others poll it.
-        self.flags.fetch_or(bits, Relaxed);
-        // SeqCst fence: pairs with the fence in `Sleep::sleep`: a worker
-        // about to sleep either sees the flag in its re-check, or is seen
-        // SLEEPING by `wake_all` (README.md, shutdown).
-        fence(SeqCst);
-        self.sleep.wake_all();
-    }
-
-    /// `shutdown_now`'s own share: takes every queued job out of every queue
-    /// and disposes of it at once (tasks cancelled, spawned closures dropped).
-    /// Stack jobs (callers blocked in `install`) go back to the injector for
-    /// the workers to run.
-    pub(crate) fn cancel_queued(&self) {
-        // Count as an in-flight submission, so no worker exits while the
-        // stack jobs are out of the queues (Acquire/Release as in `inject`).
-        self.gate.fetch_add(INJECTING_ONE, Acquire);
-        let mut stack_jobs = Vec::new();
-        let mut dispose = |job: Job| match job {
-            Job::Stack(_) => stack_jobs.push(job),
-            job => self.report(job.abandon()),
-        };
-        loop {
-            let mut retry = false;
-            for steal in std::iter::once(&self.injector as &dyn StealOne)
-                .chain(self.stealers.iter().map(|s| s as &dyn StealOne))
-            {
-                loop {
-                    match steal.steal_one() {
-                        Steal::Success(job) => dispose(job),
-                        Steal::Empty => break,
-                        Steal::Retry => retry = true,
-                    }
-                    if retry {
-                        break;
-                    }
-                }
-            }
-            if !retry {
-                break;
-            }
-        }
-        for job in stack_jobs {
-            self.injector.push(job);
-        }
-        // Release: publishes the pushes to workers deciding whether to exit.
-        self.gate.fetch_sub(INJECTING_ONE, Release);
-        self.sleep.new_work();
-    }
-
-    /// A worker leaves: it exited its loop, or it blocks in `shutdown`.
-    pub(crate) fn worker_left(&self) {
-        // Release: publishes the worker's last effects (its stop hook) to
-        // the `shutdown` that sees the count drop (Acquire there).
-        self.alive.fetch_sub(1, Release);
-        futex::wake_all(&self.alive);
-    }
-
-    /// Blocks until every worker has left (exited, or is blocked in
-    /// `shutdown` itself).
-    pub(crate) fn wait_workers_left(&self) {
-        loop {
-            // Acquire: pairs with the Release in `worker_left`.
-            let alive = self.alive.load(Acquire);
-            if alive == 0 {
-                return;
-            }
-            let _ = futex::wait(&self.alive, alive, None);
-        }
-    }
-
-    /// Joins every worker thread except `skip` (the caller's own).
-    pub(crate) fn join_threads(&self, skip: Option<usize>) {
-        let handles: Vec<(usize, JoinHandle<()>)> = {
-            let mut threads = self.threads.lock();
-            threads
-                .iter_mut()
-                .enumerate()
-                .filter(|(index, _)| Some(*index) != skip)
-                .filter_map(|(index, handle)| handle.take().map(|h| (index, h)))
-                .collect()
-        };
-        for (_, handle) in handles {
-            // A worker's own panics are all caught; a join error would be a
-            // bug in the crate, and must not hide behind shutdown.
-            handle.join().expect("a stealpool worker thread panicked");
-        }
-    }
-
     /// A snapshot of the pool's activity.
     pub(crate) fn stats(&self) -> PoolStats {
         let mut stats = PoolStats {
@@ -337,29 +238,14 @@ impl Registry {
     }
 }
 
-/// One steal from a queue, whatever its kind.
-trait StealOne {
-    fn steal_one(&self) -> Steal<Job>;
-}
-
-impl StealOne for Injector<Job> {
-    fn steal_one(&self) -> Steal<Job> {
-        self.steal()
-    }
-}
-
-impl StealOne for Stealer<Job> {
-    fn steal_one(&self) -> Steal<Job> {
-        self.steal()
-    }
-}
-
 impl Drop for Registry {
     fn drop(&mut self) {
         // Jobs still queued here can only be ones nobody will run (the
         // workers have exited): dispose of them as `shutdown_now` would.
         while let Some(job) = self.injector.steal().success() {
-            self.report(job.abandon());
+            if let Err(payload) = job.abandon() {
+                executor::report_panic(Some(self.id), payload);
+            }
         }
         executor::unregister_panic_handler(self.id);
     }

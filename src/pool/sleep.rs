@@ -1,20 +1,31 @@
-//! How idle workers go to sleep and how new work wakes exactly one of them.
-//! The protocol and its proof sketch are in `src/pool/README.md`.
+//! How idle workers go to sleep and how new work (or a latch they wait on)
+//! wakes them. The protocol and its proof sketch are in `src/pool/README.md`.
+//!
+//! Every idle worker sleeps here: one in the main loop waiting for work, and
+//! one waiting inside `join`, `scope`, `install` on another pool or
+//! `shutdown` for a latch (rayon's "sleep until latch or work"), so a push
+//! wakes either kind.
 
 use std::fmt;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
+use crate::latch::CoreLatch;
+use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use crate::sync::atomic::{fence, AtomicU32, AtomicU64};
 use crate::sync::futex::{self, WaitOutcome};
 
-/// A worker is running or searching.
+/// The worker is running or searching.
 const AWAKE: u32 = 0;
-/// The worker is (about to be) asleep on its futex word.
+/// The worker is (about to be) asleep on its futex word. Set only by the
+/// worker itself.
 const SLEEPING: u32 = 1;
-/// A waker moved the worker from `SLEEPING` and will (or did) wake its futex.
-const NOTIFIED: u32 = 2;
+/// A waker claimed the sleeper (CAS from `SLEEPING`) and is moving its count
+/// from sleeping to searching; the sleeper keeps waiting until `NOTIFIED`.
+const WAKING: u32 = 2;
+/// The waker moved the count and will (or did) wake the futex: the worker may
+/// go on, counted as searching. Set only by a waker, from `WAKING`.
+const NOTIFIED: u32 = 3;
 
 /// One searching worker, in the low half of `counters`.
 const SEARCHING_ONE: u64 = 1;
@@ -36,9 +47,9 @@ pub(crate) struct Sleep {
     /// Searching workers (low 32 bits) and sleeping workers (high 32 bits).
     /// Padded: every push reads it, every idle transition writes it.
     counters: CachePadded<AtomicU64>,
-    /// Each worker's futex word: `AWAKE`, `SLEEPING` or `NOTIFIED`. Written
-    /// `SLEEPING` by its worker, moved to `NOTIFIED` by a waker's CAS (or back
-    /// to `AWAKE` by the worker's own CAS); padded against false sharing.
+    /// Each worker's futex word: `AWAKE`, `SLEEPING`, `WAKING` or `NOTIFIED`.
+    /// Written `SLEEPING` and `AWAKE` by its worker, moved `SLEEPING →
+    /// WAKING → NOTIFIED` by one waker; padded against false sharing.
     slots: Box<[CachePadded<AtomicU32>]>,
 }
 
@@ -50,7 +61,7 @@ pub(crate) struct Idle {
 }
 
 impl Idle {
-    /// A worker that has just started: not searching yet.
+    /// A worker that is not counted as searching.
     pub(crate) fn new() -> Idle {
         Idle { searching: false }
     }
@@ -72,59 +83,90 @@ impl Sleep {
         sleeping(self.counters.load(Relaxed)) as usize
     }
 
+    /// Moves the counters by `delta` (wrapping arithmetic on the two halves),
+    /// checking in debug builds (and so in every loom model) that neither
+    /// half wraps.
+    #[inline]
+    fn shift(&self, delta: u64, from_searching: bool) -> u64 {
+        // AcqRel: the counters order nothing else (the fences and the slot
+        // CASes do); an RMW that reads the latest value is all that matters.
+        let prev = self.counters.fetch_add(delta, AcqRel);
+        debug_assert!(
+            if from_searching {
+                searching(prev) > 0
+            } else {
+                sleeping(prev) > 0
+            },
+            "sleep counters wrapped: {prev:#x} moved by {delta:#x}"
+        );
+        prev
+    }
+
     /// New work was published (pushed to a queue): wake one sleeping worker,
     /// unless a searching worker will find it.
     ///
     /// Must be called after the push.
     #[inline]
     pub(crate) fn new_work(&self) {
-        // SeqCst fence: pairs with the fence in `sleep` (step 3 of the
-        // protocol in README.md): either this load sees the sleeper, or the
+        // F1, SeqCst fence: pairs with F2 in `sleep` (README.md, "Why no
+        // wake-up is lost"): either this load sees the sleeper, or the
         // sleeper's re-check sees our push.
-        fence(SeqCst);
+        fence(SeqCst); // mutant: drop-f1 del
         let counters = self.counters.load(Relaxed);
         if searching(counters) == 0 && sleeping(counters) > 0 {
-            self.wake_one();
+            self.wake_any();
         }
     }
 
     /// Wakes one sleeping worker, if there is one; it becomes searching.
     #[cold]
-    fn wake_one(&self) -> bool {
-        for slot in self.slots.iter() {
-            // Acquire/Release: the CAS hands the worker from its sleep to us;
-            // nothing else is published through it.
-            if slot
-                .compare_exchange(SLEEPING, NOTIFIED, AcqRel, Relaxed)
-                .is_ok()
-            {
-                // The woken worker is counted as searching from now, so other
-                // producers do not wake a second one for the same work.
-                self.counters
-                    .fetch_add(SEARCHING_ONE.wrapping_sub(SLEEPING_ONE), AcqRel);
-                futex::wake_one(&**slot);
-                crate::sync::spin::note_woke_sleeper();
-                return true;
-            }
-        }
-        false
+    fn wake_any(&self) -> bool {
+        (0..self.slots.len()).any(|index| self.wake_specific(index))
     }
 
-    /// Wakes every sleeping worker (shutdown).
+    /// Wakes worker `index` if it sleeps (it becomes searching); `false` if it
+    /// did not sleep or another waker got it first.
+    pub(crate) fn wake_specific(&self, index: usize) -> bool {
+        let slot = &*self.slots[index];
+        // Acquire: pairs with the worker's Release store of SLEEPING: its move
+        // to the sleeping count happens-before ours back, so the count never
+        // wraps. The CAS hands the worker to us.
+        if slot
+            .compare_exchange(SLEEPING, WAKING, Acquire, Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // Count the worker as searching *before* it may run: other producers
+        // then see a searcher and do not wake a second one for the same work,
+        // and the worker's own later `stop_searching` finds its count there.
+        self.shift(SEARCHING_ONE.wrapping_sub(SLEEPING_ONE), false); // mutant: notified-first swap
+                                                                     // Release: publishes the count move to the worker's Acquire load.
+        slot.store(NOTIFIED, Release);
+        futex::wake_one(slot);
+        crate::executor::note_woke_sleeper();
+        true
+    }
+
+    /// Wakes every sleeping worker once (shutdown).
     pub(crate) fn wake_all(&self) {
-        while self.wake_one() {}
+        for index in 0..self.slots.len() {
+            self.wake_specific(index);
+        }
     }
 
     /// The worker found no work: count it as searching.
     pub(crate) fn start_searching(&self, idle: &mut Idle) {
         if !idle.searching {
             idle.searching = true;
+            // AcqRel: see `shift` (a plain increment cannot wrap).
             self.counters.fetch_add(SEARCHING_ONE, AcqRel);
         }
     }
 
-    /// The worker found work. If it was the last searcher and more work is
-    /// visible (`more_work`), wake another worker to take it.
+    /// The worker found work (or what it waited for). If it was the last
+    /// searcher and more work is visible (`more_work`), wake another worker to
+    /// take it.
     #[inline]
     pub(crate) fn work_found(&self, idle: &mut Idle, more_work: impl FnOnce() -> bool) {
         if idle.searching {
@@ -135,53 +177,81 @@ impl Sleep {
     #[cold]
     fn stop_searching(&self, idle: &mut Idle, more_work: impl FnOnce() -> bool) {
         idle.searching = false;
-        let prev = self.counters.fetch_sub(SEARCHING_ONE, AcqRel);
+        let prev = self.shift(0_u64.wrapping_sub(SEARCHING_ONE), true);
         if searching(prev) == 1 {
-            // SeqCst fence: a producer that saw us searching skipped its wake;
-            // pair with its fence so that we see its push here and wake
-            // someone for it (README.md, step 4).
-            fence(SeqCst);
+            // F3, SeqCst fence: a producer that saw us searching skipped its
+            // wake; pair with its F1 so that we see its push here and wake
+            // someone for it (README.md, "the last searcher").
+            fence(SeqCst); // mutant: drop-f3 del
             if sleeping(self.counters.load(Relaxed)) > 0 && more_work() {
-                self.wake_one();
+                self.wake_any();
             }
         }
     }
 
-    /// Puts worker `index` to sleep until new work or shutdown wakes it,
-    /// unless `has_work` (re-checked after announcing the sleep) says there
-    /// is something to do. The worker must be searching; it is searching
-    /// again when this returns.
-    pub(crate) fn sleep(&self, index: usize, idle: &mut Idle, has_work: impl Fn() -> bool) {
+    /// Puts worker `index` to sleep until new work (or shutdown, or `latch`)
+    /// wakes it, unless `has_work` (re-checked after announcing the sleep)
+    /// says there is something to do, or `latch` is set. The worker must be
+    /// searching; it is searching again when this returns.
+    ///
+    /// With a `latch`, the worker sleeps as that latch's owner: the latch
+    /// setter finds it through the latch word and wakes this very slot (see
+    /// `pool/latch.rs`).
+    pub(crate) fn sleep(
+        &self,
+        index: usize,
+        idle: &mut Idle,
+        has_work: impl Fn() -> bool,
+        latch: Option<&CoreLatch>,
+    ) {
         debug_assert!(idle.searching);
         let slot = &*self.slots[index];
-        // Relaxed: only this worker writes SLEEPING; the counters RMW and the
-        // fence below order it for wakers.
-        slot.store(SLEEPING, Relaxed);
-        // From searching to sleeping in one RMW.
-        self.counters
-            .fetch_add(SLEEPING_ONE.wrapping_sub(SEARCHING_ONE), AcqRel);
-        // SeqCst fence: pairs with the fence in `new_work` (README.md, step 3).
-        fence(SeqCst);
-        if has_work() {
+        // From searching to sleeping in one RMW, *before* the slot says
+        // SLEEPING: a waker that claims the slot then finds our count there.
+        self.shift(SLEEPING_ONE.wrapping_sub(SEARCHING_ONE), true);
+        // Release: pairs with the waker's Acquire CAS: the count move above
+        // happens-before the waker's own move back. (F2 orders the store for
+        // producers; the latch's Release CAS for its setter.)
+        slot.store(SLEEPING, Release);
+        // F2, SeqCst fence: pairs with F1 in `new_work` (README.md).
+        fence(SeqCst); // mutant: drop-f2 del
+        let stay_awake = has_work() || latch.is_some_and(|latch| !latch.try_sleep()); // mutant: skip-recheck s/has_work() || //
+        if stay_awake {
             // Take the sleep back, unless a waker got here first.
             if slot
                 .compare_exchange(SLEEPING, AWAKE, Relaxed, Relaxed)
                 .is_ok()
             {
-                self.counters
-                    .fetch_add(SEARCHING_ONE.wrapping_sub(SLEEPING_ONE), AcqRel);
+                self.shift(SEARCHING_ONE.wrapping_sub(SLEEPING_ONE), false);
             } else {
-                // NOTIFIED: the waker already counted us as searching.
+                // WAKING or NOTIFIED: a waker is moving (or moved) our count;
+                // wait until it is done so the count is ours again.
+                self.wait_notified(slot);
+                // Relaxed: the waker is done with the slot.
                 slot.store(AWAKE, Relaxed);
             }
             return;
         }
-        // Acquire: pairs with the waker's CAS to NOTIFIED.
-        while slot.load(Acquire) == SLEEPING {
-            let _: WaitOutcome = futex::wait(slot, SLEEPING, None);
-        }
+        self.wait_notified(slot);
         // Relaxed: the waker is done with the slot; nothing is published.
         slot.store(AWAKE, Relaxed);
+        if let Some(latch) = latch {
+            latch.wake_up();
+        }
+    }
+
+    /// Sleeps on `slot` until a waker has stored `NOTIFIED`.
+    fn wait_notified(&self, slot: &AtomicU32) {
+        loop {
+            // Acquire: pairs with the waker's Release store of NOTIFIED: its
+            // count move is visible to our next `stop_searching`.
+            let seen = slot.load(Acquire);
+            if seen == NOTIFIED {
+                return;
+            }
+            // Spurious returns loop; the futex compares the exact value.
+            let _: WaitOutcome = futex::wait(slot, seen, None);
+        }
     }
 }
 
@@ -192,5 +262,59 @@ impl fmt::Debug for Sleep {
             .field("searching", &searching(counters))
             .field("sleeping", &sleeping(counters))
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sleep_taken_back_restores_the_counts() {
+        let sleep = Sleep::new(2);
+        let mut idle = Idle::new();
+        sleep.start_searching(&mut idle);
+        sleep.sleep(0, &mut idle, || true, None);
+        assert_eq!(sleep.sleeping(), 0);
+        assert_eq!(searching(sleep.counters.load(Relaxed)), 1);
+        sleep.work_found(&mut idle, || false);
+        assert_eq!(sleep.counters.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn a_set_latch_refuses_the_sleep() {
+        let sleep = Sleep::new(1);
+        let latch = CoreLatch::new();
+        // SAFETY: the latch lives on this frame.
+        let _ = unsafe { CoreLatch::set(&latch) };
+        let mut idle = Idle::new();
+        sleep.start_searching(&mut idle);
+        sleep.sleep(0, &mut idle, || false, Some(&latch));
+        sleep.work_found(&mut idle, || false);
+        assert_eq!(sleep.counters.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn the_waker_moves_the_count_before_the_sleeper_runs() {
+        // Regression (issue 9, failure 6): the wakee's stop_searching must
+        // never precede the waker's count move; with WAKING the wakee cannot
+        // leave `sleep` before the move, so no interleaving wraps `searching`.
+        for _ in 0..if cfg!(miri) { 10 } else { 2_000 } {
+            let sleep = std::sync::Arc::new(Sleep::new(1));
+            let sleeper = {
+                let sleep = std::sync::Arc::clone(&sleep);
+                std::thread::spawn(move || {
+                    let mut idle = Idle::new();
+                    sleep.start_searching(&mut idle);
+                    sleep.sleep(0, &mut idle, || false, None);
+                    sleep.work_found(&mut idle, || false);
+                })
+            };
+            while !sleep.wake_specific(0) {
+                std::hint::spin_loop();
+            }
+            sleeper.join().unwrap();
+            assert_eq!(sleep.counters.load(Relaxed), 0);
+        }
     }
 }

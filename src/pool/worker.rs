@@ -1,19 +1,27 @@
-//! A worker thread: its deque, its main loop, and the thread-local that
-//! lets code running on it find its pool.
+//! A worker thread: its deque, its main loop, and how it waits.
+//!
+//! A worker is never blocked outside the pool's sleep protocol while it
+//! waits for pool work: its main loop, a `join` or `scope` waiting for work
+//! that others took, an `install` into another pool, and a `shutdown` it
+//! called all go through [`WorkerThread::wait_until`], which runs whatever
+//! work it can find and sleeps only in `Sleep::sleep`, as the owner of the
+//! latch it waits for (rayon's "sleep until latch or work").
 
 use std::cell::Cell;
 use std::fmt;
 use std::ptr;
 
-use super::job::{Job, JoinFrame};
+use super::deferred::Deferred;
+use super::job::Job;
+use super::latch::SpinLatch;
 use super::queue::Worker;
 use super::registry::Registry;
 use super::sleep::Idle;
-use crate::executor::{self, WorkerContext, WorkerGuard};
-use crate::latch::Latch;
-use crate::sync::atomic::Ordering::Relaxed;
+use crate::executor::{self, Target};
+use crate::sync::atomic::AtomicBool;
 use crate::sync::spin::spin_until;
 use crate::sync::Arc;
+use crate::unwind::{self, AbortIfPanic};
 
 /// How long an idle worker keeps looking for work before it sleeps. A task
 /// submitted within this window starts without a futex wake (tens of µs on
@@ -21,8 +29,8 @@ use crate::sync::Arc;
 /// most this much CPU.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
-/// How long a worker waiting in `join`/`scope` spins for new work or its
-/// latch before it sleeps on the latch.
+/// How long a worker waiting for a latch spins for new work or its latch
+/// before it sleeps.
 const HELP_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// One worker, living on its own thread's stack for the thread's life.
@@ -36,59 +44,37 @@ pub(crate) struct WorkerThread {
     deque: Worker<Job>,
     /// State of the xorshift generator that picks the first steal victim.
     rng: Cell<u32>,
-    /// This worker already left the `alive` count (it called `shutdown`).
-    left: Cell<bool>,
-    /// The newest live `join` frame on this worker's stack, or null; the
-    /// frames link to older ones. Touched only by this worker.
-    frames: Cell<*const JoinFrame>,
-    /// This worker's "work wanted" flag in the registry (set by idle
-    /// siblings, cleared here); a pointer kept at hand for `join`.
-    work_wanted: *const crate::sync::atomic::AtomicBool,
-}
-
-// `CURRENT` is the one place that names `std::thread_local!` directly: the
-// std build needs its `const` form for speed, which the shim's macro (shared
-// with loom) cannot offer.
-
-#[cfg(not(loom))]
-std::thread_local! {
-    /// The worker running on this thread, while its main loop runs. (A
-    /// `const` initialiser: read on every `join`, it must not check for lazy
-    /// initialisation.)
-    static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
-}
-
-#[cfg(loom)]
-crate::sync::thread_local! {
-    /// The worker running on this loom thread (loom's `thread_local!` has
-    /// no `const` form).
-    #[allow(clippy::missing_const_for_thread_local)]
-    static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
+    /// The newest deferred job on this worker's stack, or null (see
+    /// `deferred.rs`). Touched only by this worker.
+    pub(super) deferred: Cell<*const Deferred>,
+    /// This worker's ask flag in the registry (set by idle siblings, cleared
+    /// here); a pointer kept at hand for `defer`.
+    pub(super) asked: *const AtomicBool,
 }
 
 impl WorkerThread {
     /// A worker for `registry` at `index`, owning `deque`.
     pub(crate) fn new(registry: Arc<Registry>, index: usize, deque: Worker<Job>) -> Self {
-        let registry_flag: *const crate::sync::atomic::AtomicBool =
-            registry.work_wanted_flag(index);
+        let asked: *const AtomicBool = registry.asks.flag(index);
         WorkerThread {
             registry,
             index,
             deque,
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
-            left: Cell::new(false),
-            frames: Cell::new(ptr::null()),
-            work_wanted: registry_flag,
+            deferred: Cell::new(ptr::null()),
+            asked,
         }
     }
 
     /// Calls `f` with the worker running on this thread, if any.
     #[inline]
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<&WorkerThread>) -> R) -> R {
-        let worker = CURRENT.with(Cell::get);
-        // SAFETY: CURRENT is non-null only while `run` executes on this
-        // thread with `self` alive on its stack (it is reset before `run`
-        // returns), and we are on that thread, inside that call.
+        let worker = executor::current_worker().cast::<WorkerThread>();
+        // SAFETY: the thread-local's worker pointer is non-null only while
+        // `run` executes on this thread with `self` alive on its stack (its
+        // seat guard clears it before `run` returns), and only the thread pool
+        // sets it, always to a `WorkerThread`; we are on that thread, inside
+        // that call.
         f(unsafe { worker.as_ref() })
     }
 
@@ -106,58 +92,6 @@ impl WorkerThread {
     pub(crate) fn push(&self, job: Job) {
         self.deque.push(job);
         self.registry.sleep.new_work();
-    }
-
-    /// The newest live `join` frame (the enclosing one for a new `join`).
-    #[inline]
-    pub(crate) fn newest_frame(&self) -> *const JoinFrame {
-        self.frames.get()
-    }
-
-    /// Makes `frame` the newest live frame. The caller must call
-    /// [`leave_frame`](Self::leave_frame) before `frame` goes out of scope.
-    #[inline]
-    pub(crate) fn enter_frame(&self, frame: &JoinFrame) {
-        self.frames.set(frame);
-    }
-
-    /// Removes `frame`, the newest live frame.
-    #[inline]
-    pub(crate) fn leave_frame(&self, frame: &JoinFrame) {
-        debug_assert!(ptr::eq(self.frames.get(), frame));
-        self.frames.set(frame.older());
-    }
-
-    /// If a sibling asked for work, shares this worker's oldest pending
-    /// `join` half: pushes it onto the deque, where the sibling can steal it.
-    #[inline]
-    pub(crate) fn share_if_asked(&self) {
-        // SAFETY: the flag lives in the registry, which `self.registry` (an
-        // `Arc`) keeps alive as long as `self`.
-        let flag = unsafe { &*self.work_wanted };
-        // Relaxed: a hint; the promotion it triggers is a fenced push.
-        if flag.load(Relaxed) {
-            flag.store(false, Relaxed);
-            self.promote_oldest();
-        }
-    }
-
-    #[cold]
-    fn promote_oldest(&self) {
-        let mut oldest = None;
-        let mut frame = self.frames.get();
-        // SAFETY: every frame in the list lives on this thread's stack, in a
-        // `join` call that has not returned (each leaves the list before it
-        // returns), and only this thread touches the list.
-        while let Some(f) = unsafe { frame.as_ref() } {
-            if f.is_pending() {
-                oldest = Some(f);
-            }
-            frame = f.older();
-        }
-        if let Some(job) = oldest.and_then(JoinFrame::take) {
-            self.push(Job::Stack(job));
-        }
     }
 
     /// Pops this worker's own deque (its most recent push first).
@@ -190,122 +124,134 @@ impl WorkerThread {
         x
     }
 
-    /// Runs (or, in `shutdown_now`, abandons) one job.
+    /// Runs (or, in `shutdown_now`, abandons) one job, with its key recorded
+    /// as running on this worker. Never unwinds: a panic that escapes the job
+    /// (a `spawn`'s, or one from a `Drop` the job ran) is reported to the
+    /// panic handler.
     pub(crate) fn execute(&self, job: Job) {
-        let stats = &self.registry.stats[self.index];
+        let registry = &*self.registry;
+        let stats = &registry.stats[self.index];
         stats.set_running(true);
-        let ran = if self.registry.is_shutting_down_now() {
-            job.abandon()
-        } else {
-            job.run()
-        };
+        let abandon = registry.is_shutting_down_now();
+        let outcome = executor::running(job.key(), || {
+            unwind::catch(|| if abandon { job.abandon() } else { job.run() })
+        });
         stats.set_running(false);
         stats.job_done();
-        self.registry.report(ran);
-    }
-
-    /// Runs every job this worker can find until none is left and no outside
-    /// submission is in flight: the calling worker's share of a `shutdown`.
-    pub(crate) fn drain(&self) {
-        loop {
-            if let Some(job) = self.find_work() {
-                self.execute(job);
-            } else if self.registry.may_exit() && !self.registry.has_work() {
-                return;
-            } else {
-                crate::sync::thread::yield_now();
-            }
+        if let Ok(Err(payload)) | Err(payload) = outcome {
+            executor::report_panic(Some(registry.id), payload);
         }
     }
 
-    /// Keeps busy until `latch` is set: runs work the awaited job's `thief`
-    /// may depend on first (it steals from the thief's deque: leapfrogging,
-    /// as Java's ForkJoinPool does), then whatever work this worker can find
-    /// (its own deque, the injector, siblings), and sleeps on the latch only
-    /// when there is none. Used by `join` and `scope`, whose latch is set by
-    /// whoever runs their last job.
-    pub(crate) fn wait_helping(&self, latch: &Latch, thief: Option<usize>) {
+    /// Keeps busy until `latch` is set: runs work that `thief` (the worker
+    /// running what the latch waits for) may depend on first — it steals from
+    /// the thief's deque (leapfrogging, as Java's ForkJoinPool does) — then
+    /// any work it can find (own deque, injector, siblings), asking idle
+    /// siblings' busy peers to share; with none, it sleeps in the pool's sleep
+    /// protocol as the latch's owner, marked blocked on `blocked` (`None`:
+    /// not marked, the wait is on something outside the pool's jobs).
+    #[inline]
+    pub(crate) fn wait_until(
+        &self,
+        latch: &SpinLatch<'_>,
+        blocked: Option<Target<'_>>,
+        thief: Option<usize>,
+    ) {
+        if !latch.probe() {
+            self.wait_until_cold(latch, blocked, thief);
+        }
+    }
+
+    #[cold]
+    fn wait_until_cold(
+        &self,
+        latch: &SpinLatch<'_>,
+        blocked: Option<Target<'_>>,
+        thief: Option<usize>,
+    ) {
+        // Callers own frames that other threads may still use until the
+        // latch is set: this loop must not unwind before then (jobs run here
+        // catch their own panics).
+        let guard = AbortIfPanic::new("a wait for a latch");
+        let registry = &*self.registry;
+        let sleep = &registry.sleep;
+        let mut idle = Idle::new();
         while !latch.probe() {
             let job = thief
-                .and_then(|thief| self.registry.steal_from(thief))
+                .and_then(|thief| registry.steal_from(thief))
                 .or_else(|| self.find_work());
-            match job {
-                Some(job) => self.execute(job),
-                None => {
-                    // Idle while waiting: ask the siblings (the thief among
-                    // them) to share pending work.
-                    self.registry.request_work(self.index);
-                    // Nothing to help with: spin a little, then sleep on the
-                    // latch itself (its setter wakes us).
-                    if !spin_until(HELP_SPIN, None, || {
-                        latch.probe() || self.registry.has_work()
-                    }) {
-                        latch.wait();
-                    }
-                }
+            if let Some(job) = job {
+                sleep.work_found(&mut idle, || registry.has_work());
+                self.execute(job);
+                continue;
             }
+            sleep.start_searching(&mut idle);
+            // Idle while waiting: ask the siblings (the thief among them) to
+            // share deferred work.
+            registry.asks.ask_all_but(self.index);
+            if spin_until(HELP_SPIN, None, || latch.probe() || registry.has_work()) {
+                continue;
+            }
+            let _blocked = blocked.map(|target| registry.roster.block(self.index, target));
+            sleep.sleep(
+                self.index,
+                &mut idle,
+                || registry.has_work(),
+                Some(crate::latch::SetLatch::core(latch)),
+            );
         }
-    }
-
-    /// Leaves the `alive` count once (a worker blocking in `shutdown`).
-    pub(crate) fn leave(&self) {
-        if !self.left.replace(true) {
-            self.registry.worker_left();
-        }
+        sleep.work_found(&mut idle, || registry.has_work());
+        guard.disarm();
     }
 
     /// The main loop: runs until the pool shuts down and the queues are
     /// empty.
     pub(crate) fn run(&self) {
-        let _context = WorkerGuard::enter(WorkerContext {
-            executor: self.registry.id,
-            index: self.index,
-        });
-        CURRENT.with(|current| current.set(self));
+        // A panic here is a bug of ours: unwinding would lose this worker's
+        // deque and strand everyone waiting on its jobs.
+        let guard = AbortIfPanic::new("a worker's main loop");
+        let registry = &*self.registry;
+        let sleep = &registry.sleep;
         let mut idle = Idle::new();
-        let sleep = &self.registry.sleep;
         loop {
             if let Some(job) = self.find_work() {
-                sleep.work_found(&mut idle, || self.registry.has_work());
+                sleep.work_found(&mut idle, || registry.has_work());
                 self.execute(job);
                 continue;
             }
-            if self.registry.may_exit() {
-                if !self.registry.has_work() {
+            if registry.may_exit() {
+                if !registry.has_work() {
                     break;
                 }
                 continue;
             }
-            if self.registry.is_shut_down() {
+            if registry.is_shut_down() {
                 // An outside submission is between its gate check and its
                 // push: it lands in a moment; let it run.
                 crate::sync::thread::yield_now();
                 continue;
             }
             sleep.start_searching(&mut idle);
-            // Idle: ask busy siblings to share their pending `join` halves.
-            self.registry.request_work(self.index);
+            // Idle: ask busy siblings to share their deferred `join` halves.
+            registry.asks.ask_all_but(self.index);
             if spin_until(IDLE_SPIN, None, || {
-                self.registry.has_work() || self.registry.is_shut_down()
+                registry.has_work() || registry.is_shut_down()
             }) {
                 continue;
             }
             // Going to sleep: leave the ask standing, so that a busy sibling's
             // next `join` shares a half (its push wakes us) even if it had
             // already answered our earlier ask.
-            self.registry.request_work(self.index);
-            sleep.sleep(self.index, &mut idle, || {
-                self.registry.has_work() || self.registry.is_shut_down()
-            });
+            registry.asks.ask_all_but(self.index);
+            sleep.sleep(
+                self.index,
+                &mut idle,
+                || registry.has_work() || registry.is_shut_down(),
+                None,
+            );
         }
         sleep.work_found(&mut idle, || false);
-        CURRENT.with(|current| current.set(ptr::null()));
-        debug_assert!(executor::current().is_some());
-    }
-
-    /// Whether this worker already left the `alive` count.
-    pub(crate) fn has_left(&self) -> bool {
-        self.left.get()
+        guard.disarm();
     }
 }
 

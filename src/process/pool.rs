@@ -81,6 +81,8 @@ pub(crate) struct Shared {
     exited: Condvar,
     /// Worker start-ups that failed in a row.
     failures: AtomicUsize,
+    /// The slot threads' seats (who runs this thread, for `is_slot_of`).
+    pub(crate) roster: crate::executor::Roster,
 }
 
 impl Shared {
@@ -910,6 +912,7 @@ impl ProcessPoolBuilder {
             live: Mutex::new(Slots::default()),
             exited: Condvar::new(),
             failures: AtomicUsize::new(0),
+            roster: crate::executor::Roster::new(crate::executor::ExecutorId::next(), num_workers),
         });
         let pool = ProcessPool {
             shared: Arc::clone(&shared),

@@ -3,7 +3,6 @@
 //! is idle, reads the replies (with the task deadline), and replaces the
 //! worker when it dies, times out or reaches `max_tasks_per_child`.
 
-use std::cell::Cell;
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -106,16 +105,11 @@ impl<R: DeserializeOwned + Send + 'static> Sink for TypedSink<R> {
     }
 }
 
-std::thread_local! {
-    /// The pool whose slot thread this is (null elsewhere): `shutdown`
-    /// called from a task callback on a slot thread must not wait for the
-    /// very thread it runs on.
-    static CURRENT_POOL: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
-}
-
-/// Whether the calling thread is a slot thread of `shared`'s pool.
+/// Whether the calling thread is a slot thread of `shared`'s pool (its seat
+/// in the crate's one thread-local): `shutdown` called from a task callback on
+/// a slot thread must not wait for the very thread it runs on.
 pub(crate) fn is_slot_of(shared: &Shared) -> bool {
-    CURRENT_POOL.with(|current| std::ptr::eq(current.get(), shared))
+    shared.roster.is_current()
 }
 
 /// Marks the slot as exited however its thread ends (a panic included).
@@ -123,7 +117,6 @@ struct ExitGuard<'a>(&'a Shared);
 
 impl Drop for ExitGuard<'_> {
     fn drop(&mut self) {
-        CURRENT_POOL.with(|current| current.set(std::ptr::null()));
         self.0.slot_exited();
     }
 }
@@ -135,7 +128,9 @@ pub(crate) fn run(
     started: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) {
     let _exit = ExitGuard(&shared);
-    CURRENT_POOL.with(|current| current.set(Arc::as_ptr(&shared)));
+    // SAFETY: `shared` (an `Arc` held by this frame) outlives the guard,
+    // which is dropped at the end of this frame, on this thread.
+    let _seat = unsafe { shared.roster.enter(index, std::ptr::null()) };
     let mut worker = match Child::spawn(&shared.recipe, &shared.pids[index]) {
         Ok(child) => {
             let _ = started.send(Ok(()));

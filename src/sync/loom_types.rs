@@ -36,6 +36,11 @@ impl AtomicWaker {
     pub(crate) fn wake(&self) {
         self.0.wake();
     }
+
+    /// Takes the stored waker out, if any.
+    pub(crate) fn take(&self) -> Option<std::task::Waker> {
+        self.0.take_waker()
+    }
 }
 
 /// Atomics and fences, as `loom::sync::atomic`.

@@ -52,28 +52,6 @@ pub(crate) fn spin_until(
     }
 }
 
-super::thread_local! {
-    /// This thread just woke a sleeping worker (see [`note_woke_sleeper`]).
-    #[allow(clippy::missing_const_for_thread_local)]
-    static WOKE_SLEEPER: std::cell::Cell<bool> = std::cell::Cell::new(false);
-}
-
-/// Records that this thread just woke a sleeping thread to take work it
-/// handed over. A thread that then waits for that work should sleep at once
-/// rather than spin: the OS tends to place the wakee on the waker's CPU, and a
-/// spinning waker would stand in its way (on the VMs measured here, that
-/// turns a 10 µs wake-up into 30 µs).
-#[inline]
-pub(crate) fn note_woke_sleeper() {
-    WOKE_SLEEPER.with(|w| w.set(true));
-}
-
-/// Takes (and clears) this thread's "just woke a sleeper" note.
-#[inline]
-pub(crate) fn take_woke_sleeper() -> bool {
-    WOKE_SLEEPER.with(|w| w.replace(false))
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

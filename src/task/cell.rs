@@ -23,12 +23,14 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::callbacks::{self, Callbacks, Pushed};
-use super::state::{Snapshot, State, Wake};
+use super::state::{Cancel, Claim, Ended, Finish, Park, Snapshot, State, Wake};
+use super::waiters::Waiters;
 use super::TaskError;
 use crate::executor::{self, ExecutorId};
 use crate::sync::futex::{self, WaitOutcome};
-use crate::sync::spin::{spin_until, take_woke_sleeper, SPIN_BUDGET};
+use crate::sync::spin::{spin_until, SPIN_BUDGET};
 use crate::sync::{Arc, AtomicWaker, Instant, UnsafeCell};
+use crate::unwind;
 
 /// The part of a task that does not depend on its closure type.
 pub(crate) struct Core<T> {
@@ -41,8 +43,18 @@ pub(crate) struct Core<T> {
     outcome: UnsafeCell<Option<Result<T, TaskError>>>,
     /// `on_done` callbacks.
     callbacks: Callbacks<T>,
+    /// Waiters on several tasks at once (`wait`).
+    pub(crate) waiters: Waiters,
     /// The waker of the handle's `.await`.
     waker: AtomicWaker,
+}
+
+/// What step 2 of `complete` published.
+enum Published {
+    /// `COMPLETE | FINISHED`: no callbacks; wake these.
+    Finished(Wake),
+    /// `COMPLETE`: wake these, run the callbacks, then `FINISHED`.
+    Complete(Wake),
 }
 
 /// The whole allocation: the core, then the closure.
@@ -68,6 +80,10 @@ pub(crate) trait RunTask: Send + Sync {
     fn try_cancel(&self) -> bool;
     /// Whether the task has not been claimed or cancelled yet (a hint).
     fn is_pending(&self) -> bool;
+    /// The task's key: the address of its core (what its waiters wait on).
+    fn key(&self) -> usize;
+    /// The pool that runs it, if any.
+    fn home(&self) -> Option<ExecutorId>;
 }
 
 /// The handle's reference to the shared allocation.
@@ -133,6 +149,12 @@ where
         fn is_pending(&self) -> bool {
             self.0.is_pending()
         }
+        fn key(&self) -> usize {
+            self.0.key()
+        }
+        fn home(&self) -> Option<ExecutorId> {
+            self.0.home()
+        }
     }
     let boxed: Box<dyn TaskOps<T>> = Box::new(cell);
     let handle = Arc::new(boxed);
@@ -170,6 +192,12 @@ pub(crate) fn finished_core<T: Send + 'static>(outcome: Result<T, TaskError>) ->
         fn is_pending(&self) -> bool {
             false
         }
+        fn key(&self) -> usize {
+            &self.0 as *const Core<T> as usize
+        }
+        fn home(&self) -> Option<ExecutorId> {
+            None
+        }
     }
     impl<T: Send> TaskOps<T> for Finished<T> {
         fn core(&self) -> &Core<T> {
@@ -181,6 +209,7 @@ pub(crate) fn finished_core<T: Send + 'static>(outcome: Result<T, TaskError>) ->
         home: None,
         outcome: UnsafeCell::new(Some(outcome)),
         callbacks: Callbacks::new_closed(),
+        waiters: Waiters::new(),
         waker: AtomicWaker::new(),
     }));
     handle
@@ -205,20 +234,23 @@ where
     T: Send,
 {
     fn try_run(&self) -> bool {
-        if !self.core.state.transition_to_running() {
+        if let Claim::NotPending = self.core.state.transition_to_running() {
             return false;
         }
         // SAFETY: access rule 1: the CAS out of PENDING made us the only
         // party that touches `func`.
         let f = self.func.with_mut(|func| unsafe { (*func).take() });
-        let f = f.expect("a claimed task still has its closure");
-        let outcome = catch_unwind(AssertUnwindSafe(f)).map_err(TaskError::panic);
+        let outcome = match f {
+            Some(f) => catch_unwind(AssertUnwindSafe(f)).map_err(TaskError::panic),
+            // Only a promise has no closure, and nothing runs a promise.
+            None => Err(TaskError::abandoned()),
+        };
         self.core.complete(outcome);
         true
     }
 
     fn try_cancel(&self) -> bool {
-        let Ok(wake) = self.core.state.transition_to_cancelled() else {
+        let Cancel::Cancelled(wake) = self.core.state.transition_to_cancelled() else {
             return false;
         };
         self.core.wake(wake);
@@ -226,7 +258,7 @@ where
         // party that touches `func`.
         let f = self.func.with_mut(|func| unsafe { (*func).take() });
         // The closure's captures are user values: their drop may panic.
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(f))) {
+        if let Err(payload) = unwind::drop_caught(f) {
             executor::report_panic(self.core.home, payload);
         }
         self.core.complete(Err(TaskError::cancelled()));
@@ -235,6 +267,14 @@ where
 
     fn is_pending(&self) -> bool {
         self.core.state.load_relaxed().is_pending()
+    }
+
+    fn key(&self) -> usize {
+        self.core.key()
+    }
+
+    fn home(&self) -> Option<ExecutorId> {
+        self.core.home
     }
 }
 
@@ -256,8 +296,16 @@ impl<T> Core<T> {
             home,
             outcome: UnsafeCell::new(None),
             callbacks: Callbacks::new(),
+            waiters: Waiters::new(),
             waker: AtomicWaker::new(),
         }
+    }
+
+    /// The task's key: the core's address, which the handle and the runner
+    /// share (what a waiter on the task waits on; see `executor`).
+    #[inline]
+    pub(crate) fn key(&self) -> usize {
+        self as *const Core<T> as usize
     }
 
     /// Claims a pending task (PENDING → RUNNING) for a caller that runs it by
@@ -265,44 +313,74 @@ impl<T> Core<T> {
     /// cancelled. The winner must call [`complete`](Self::complete) exactly
     /// once.
     pub(crate) fn claim(&self) -> bool {
-        self.state.transition_to_running()
+        matches!(self.state.transition_to_running(), Claim::Claimed)
     }
 
     /// Stores the outcome and runs the completion protocol: terminal state,
     /// callbacks, FINISHED, wake-ups. Only the claimer or canceller calls it,
     /// once.
     pub(crate) fn complete(&self, outcome: Result<T, TaskError>) {
-        let panicked = matches!(&outcome, Err(err) if err.is_panic());
-        // SAFETY: access rule 2: only the winner of the PENDING CAS gets here,
-        // once, and nothing reads the outcome before the Release steps below.
-        self.outcome
-            .with_mut(|slot| unsafe { *slot = Some(outcome) });
-        if self.callbacks.try_close_empty() {
-            // The common case: no callbacks. One RMW makes the task
-            // terminal and finished.
-            let wake = self.state.transition_to_complete(panicked, true);
-            self.wake(wake);
-            return;
+        let ended = match &outcome {
+            Err(err) if err.is_panic() => Ended::Panic,
+            _ => Ended::Value,
+        };
+        self.store_outcome(outcome); // mutant: outcome-after-complete swap
+        let published = self.publish(ended);
+        match published {
+            Published::Finished(wake) => self.wake(wake),
+            Published::Complete(wake) => {
+                self.wake(wake);
+                self.outcome.with(|slot| {
+                    // SAFETY: access rule 3: we are the runner; the outcome
+                    // is stored and nobody may take it before FINISHED.
+                    if let Some(outcome) = unsafe { (*slot).as_ref() } {
+                        self.callbacks.drain(outcome, self.home);
+                    }
+                });
+                let wake = self.state.transition_to_finished();
+                self.wake(wake);
+            }
         }
-        let wake = self.state.transition_to_complete(panicked, false);
-        self.wake(wake);
-        self.outcome.with(|slot| {
-            // SAFETY: access rule 3: we are the runner; the outcome is stored
-            // and nobody may take it before FINISHED.
-            let outcome = unsafe { (*slot).as_ref() }.expect("outcome stored above");
-            self.callbacks.drain(outcome, self.home);
-        });
-        let wake = self.state.transition_to_finished();
-        self.wake(wake);
     }
 
-    /// Wakes whom a transition says to wake.
+    /// Step 1 of `complete`: stores the outcome.
+    #[inline]
+    fn store_outcome(&self, outcome: Result<T, TaskError>) {
+        // SAFETY: access rule 2: only the winner of the PENDING CAS gets here,
+        // once, and nothing reads the outcome before the Release steps that
+        // follow in `complete`.
+        self.outcome
+            .with_mut(|slot| unsafe { *slot = Some(outcome) });
+    }
+
+    /// Step 2 of `complete`: makes the task terminal. With no callback ever
+    /// added, closes the callback list and makes the task `COMPLETE |
+    /// FINISHED` in one RMW (the common case: two atomic RMWs in all).
+    #[inline]
+    fn publish(&self, ended: Ended) -> Published {
+        if self.callbacks.try_close_empty() {
+            Published::Finished(self.state.transition_to_complete(ended, Finish::Now))
+        } else {
+            Published::Complete(
+                self.state
+                    .transition_to_complete(ended, Finish::AfterCallbacks),
+            )
+        }
+    }
+
+    /// Wakes whom a transition says to wake. A user waker that panics is
+    /// caught and reported: completion never unwinds into the completer.
     fn wake(&self, wake: Wake) {
         if wake.futex {
             futex::wake_all(self.state.futex_word());
         }
+        if wake.waiters {
+            self.waiters.release();
+        }
         if wake.waker {
-            self.waker.wake();
+            if let Err(payload) = unwind::catch(|| self.waker.wake()) {
+                executor::report_panic(self.home, payload);
+            }
         }
     }
 
@@ -320,7 +398,7 @@ impl<T> Core<T> {
         // If this thread just woke a sleeping worker for a task that is still
         // pending, the worker is likely headed for this very CPU: sleep at
         // once instead of spinning in its way.
-        let just_woke = take_woke_sleeper() && state.is_pending();
+        let just_woke = executor::take_woke_sleeper() && state.is_pending();
         if !just_woke && spin_until(SPIN_BUDGET, deadline, || ready(self.state.load())) {
             return true;
         }
@@ -331,16 +409,21 @@ impl<T> Core<T> {
             }
             if !seen.is_parked() {
                 match self.state.transition_to_parked(seen) {
-                    Ok(parked) => seen = parked,
-                    Err(actual) => {
+                    Park::Parked(parked) => seen = parked,
+                    Park::Moved(actual) => {
                         seen = actual;
                         continue;
                     }
                 }
             }
             // Sleep on the exact value carrying PARKED: any transition since
-            // (which clears PARKED) makes this return at once.
-            match futex::wait(self.state.futex_word(), seen.bits(), deadline) {
+            // (which clears PARKED) makes this return at once. A worker is
+            // marked blocked on this task meanwhile (for `shutdown`).
+            let key = [self.key()];
+            let slept = executor::blocked_on(&key, || {
+                futex::wait(self.state.futex_word(), seen.bits(), deadline)
+            });
+            match slept {
                 WaitOutcome::TimedOut => return ready(self.state.load()),
                 WaitOutcome::Woken => seen = self.state.load(),
             }
@@ -371,6 +454,11 @@ impl<T> Core<T> {
     /// Registers the handle's waker (for `poll`).
     pub(crate) fn register_waker(&self, waker: &std::task::Waker) {
         self.waker.register(waker);
+    }
+
+    /// Drops the registered waker, if any (a handle dropped mid-`.await`).
+    pub(crate) fn forget_waker(&self) {
+        drop(self.waker.take());
     }
 
     /// Takes the outcome.

@@ -9,6 +9,7 @@ mod callbacks;
 mod cell;
 mod error;
 mod state;
+mod waiters;
 
 use std::fmt;
 use std::future::Future;
@@ -20,8 +21,11 @@ use std::time::Duration;
 use self::cell::{Core, HandleRef, RunnerRef};
 pub(crate) use self::error::panic_message;
 pub use self::error::TaskError;
+pub(crate) use self::waiters::Registered;
+use crate::event::Event;
 use crate::executor::{self, ExecutorId};
 use crate::sync::Instant;
+use crate::unwind;
 
 /// The handle of a submitted task: wait for it, poll it, cancel it, attach
 /// callbacks, or `.await` it.
@@ -98,13 +102,33 @@ pub(crate) struct Runnable(RunnerRef);
 
 impl Runnable {
     /// Runs the task on this thread, unless it was claimed or cancelled.
+    /// Never unwinds (see [`release`](Self::release)).
     pub(crate) fn run(self) {
         self.0.try_run();
+        self.release();
     }
 
-    /// Cancels the task, unless it was claimed already.
+    /// Cancels the task, unless it was claimed already. Never unwinds.
     pub(crate) fn cancel(self) {
         self.0.try_cancel();
+        self.release();
+    }
+
+    /// The task's key (what its waiters wait on).
+    #[inline]
+    pub(crate) fn key(&self) -> usize {
+        self.0.key()
+    }
+
+    /// Drops the scheduler's reference. If the handle is gone, this drops the
+    /// task's allocation with its outcome, a user value whose `Drop` may
+    /// panic: the panic is caught and reported to the task's pool, like any
+    /// task panic, so the worker lives on.
+    fn release(self) {
+        let home = self.0.home();
+        if let Err(payload) = unwind::drop_caught(self) {
+            executor::report_panic(home, payload);
+        }
     }
 }
 
@@ -168,12 +192,14 @@ impl<T: Send + 'static> Promise<T> {
 
     /// Completes a claimed task with `outcome`.
     pub(crate) fn complete(mut self, outcome: Result<T, TaskError>) {
-        let cell = self.cell.take().expect("a promise completes once");
-        debug_assert!(
-            cell.core().state.load().is_running(),
-            "complete before claim"
-        );
-        cell.core().complete(outcome);
+        if let Some(cell) = self.cell.take() {
+            debug_assert!(
+                cell.core().state.load().is_running(),
+                "complete before claim"
+            );
+            cell.core().complete(outcome);
+            release(cell);
+        }
     }
 }
 
@@ -182,12 +208,21 @@ impl<T: Send + 'static> Drop for Promise<T> {
         let Some(cell) = self.cell.take() else {
             return;
         };
-        if cell.try_cancel() {
-            return;
-        }
-        if cell.core().state.load().is_running() {
+        if !cell.try_cancel() && cell.core().state.load().is_running() {
             cell.core().complete(Err(TaskError::abandoned()));
         }
+        release(cell);
+    }
+}
+
+/// Drops a completer's reference to a task: with the handle gone, that drops
+/// the outcome, a user value whose `Drop` may panic; the panic is caught and
+/// reported (to the task's pool, if it has one), so the completing thread
+/// (a process pool's slot thread) lives on.
+fn release<T: Send + 'static>(cell: HandleRef<T>) {
+    let home = cell.core().home;
+    if let Err(payload) = unwind::drop_caught(cell) {
+        executor::report_panic(home, payload);
     }
 }
 
@@ -226,10 +261,26 @@ impl<T: Send + 'static> Task<T> {
     pub(crate) fn run_inline_if_pending(&self) -> bool {
         match self.core().home {
             Some(home) if executor::is_worker_of(home) && self.cell.is_pending() => {
-                self.cell.try_run()
+                executor::running(self.key(), || self.cell.try_run())
             }
             _ => false,
         }
+    }
+
+    /// The task's key: what a worker waiting on it is marked blocked on.
+    pub(crate) fn key(&self) -> usize {
+        self.core().key()
+    }
+
+    /// Registers `event` to be set when the task is done (for `wait` on
+    /// several tasks); see `waiters.rs`.
+    pub(crate) fn register_waiter(&self, event: &Event) -> Registered {
+        self.core().waiters.register(&self.core().state, event)
+    }
+
+    /// Removes `event` if it is still registered.
+    pub(crate) fn unregister_waiter(&self, event: &Event) {
+        self.core().waiters.unregister(event);
     }
 
     /// Returns `true` once the task is done: it finished (with a value or a
@@ -465,6 +516,19 @@ impl<T> Task<T> {
     /// `Drop` impls generic over `T`).
     pub(crate) fn cancel_erased(&self) {
         self.cell.try_cancel();
+    }
+}
+
+impl<T> Drop for Task<T> {
+    /// Detaches the task. A `.await` that registered a waker and never saw the
+    /// task finish leaves it behind: drop it now, so a dropped future keeps
+    /// nothing of its executor alive.
+    fn drop(&mut self) {
+        let core = self.cell.core();
+        let state = core.state.load_relaxed();
+        if state.has_awaiter() && !state.is_finished() {
+            core.forget_waker();
+        }
     }
 }
 

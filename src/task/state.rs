@@ -33,6 +33,10 @@ const TAKEN: u32 = 1 << 5;
 /// The closure panicked (set with COMPLETE; never unset). Lets `wait`
 /// (`FirstPanic`) tell a panic without touching the outcome.
 const PANICKED: u32 = 1 << 6;
+/// The task's waiter list (`waiters.rs`, waits on several tasks) may hold
+/// waiters. Set by a registering waiter (under the list's lock); cleared by
+/// the terminal transition, whose caller then releases the list.
+const WAITERS: u32 = 1 << 7;
 
 /// The state word of a task.
 pub(crate) struct State {
@@ -82,6 +86,10 @@ impl Snapshot {
     pub(crate) fn is_taken(self) -> bool {
         self.0 & TAKEN != 0
     }
+    /// A waiter of several tasks may be registered in the list.
+    pub(crate) fn has_waiters(self) -> bool {
+        self.0 & WAITERS != 0
+    }
     /// The raw word, as the futex compares it.
     pub(crate) fn bits(self) -> u32 {
         self.0
@@ -117,6 +125,57 @@ pub(crate) struct Wake {
     pub(crate) futex: bool,
     /// A waker is registered: `AtomicWaker::wake`.
     pub(crate) waker: bool,
+    /// The waiter list may hold waiters: release it.
+    pub(crate) waiters: bool,
+}
+
+/// What [`State::transition_to_running`] did.
+#[must_use = "only the claimer may run the closure"]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Claim {
+    /// PENDING → RUNNING: the caller runs (or completes) the task.
+    Claimed,
+    /// The task was not pending (claimed or cancelled already).
+    NotPending,
+}
+
+/// What [`State::transition_to_cancelled`] did.
+#[must_use = "a canceller must wake the waiters and complete the task"]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cancel {
+    /// PENDING → CANCELLED: the caller drops the closure, completes the task
+    /// with a cancelled error, and wakes these.
+    Cancelled(Wake),
+    /// The task was not pending.
+    NotPending,
+}
+
+/// How the closure ended, for [`State::transition_to_complete`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// It returned a value (or the task is failed/cancelled without a panic).
+    Value,
+    /// It panicked: `PANICKED` is set.
+    Panic,
+}
+
+/// Whether a completion is also the end of the callbacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// No callback is left to run: `FINISHED` with `COMPLETE`, in one RMW.
+    Now,
+    /// Callbacks run first; `transition_to_finished` follows.
+    AfterCallbacks,
+}
+
+/// What [`State::transition_to_parked`] did.
+#[must_use = "a waiter sleeps only on the exact value it parked"]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Park {
+    /// `PARKED` was added: sleep on this exact value.
+    Parked(Snapshot),
+    /// The word moved: re-check this fresh value.
+    Moved(Snapshot),
 }
 
 impl State {
@@ -156,6 +215,17 @@ impl State {
         &self.word
     }
 
+    /// [`update`](Self::update) for a transition that always applies.
+    fn update_always(
+        &self,
+        success: crate::sync::atomic::Ordering,
+        mut f: impl FnMut(u32) -> u32,
+    ) -> Snapshot {
+        match self.update(success, |s| Some(f(s))) {
+            Ok(prev) | Err(prev) => prev,
+        }
+    }
+
     /// One CAS loop for every conditional transition: `f` maps the current
     /// value to the next one, or `None` to give up.
     fn update(
@@ -179,76 +249,95 @@ impl State {
         }
     }
 
-    /// PENDING → RUNNING: claim the task to run it. `false` if it is not
-    /// pending (already claimed or cancelled).
-    #[must_use = "only the claimer may run the closure"]
-    pub(crate) fn transition_to_running(&self) -> bool {
+    /// PENDING → RUNNING: claim the task to run it.
+    pub(crate) fn transition_to_running(&self) -> Claim {
         // Acquire: the claimer takes the closure the submitter wrote.
-        self.update(Acquire, |s| {
+        match self.update(Acquire, |s| {
             (s & LIFECYCLE == PENDING).then_some(s | RUNNING)
-        })
-        .is_ok()
+        }) {
+            Ok(_) => Claim::Claimed,
+            Err(_) => Claim::NotPending,
+        }
     }
 
-    /// PENDING → CANCELLED. `Err` with the current state if the task was not
-    /// pending; `Ok` with whom to wake otherwise.
-    pub(crate) fn transition_to_cancelled(&self) -> Result<Wake, Snapshot> {
+    /// PENDING → CANCELLED, clearing the waiter bits (the caller wakes them).
+    pub(crate) fn transition_to_cancelled(&self) -> Cancel {
         // AcqRel: acquire the closure to drop it; release the cancellation
         // to waiters that return on `is_terminal`.
-        self.update(AcqRel, |s| {
-            (s & LIFECYCLE == PENDING).then_some((s & !PARKED) | CANCELLED)
-        })
-        .map(|prev| Wake {
-            futex: prev.is_parked(),
-            waker: false,
-        })
+        match self.update(AcqRel, |s| {
+            (s & LIFECYCLE == PENDING).then_some((s & !(PARKED | WAITERS)) | CANCELLED)
+        }) {
+            Ok(prev) => Cancel::Cancelled(Wake {
+                futex: prev.is_parked(),
+                waker: false,
+                waiters: prev.has_waiters(),
+            }),
+            Err(_) => Cancel::NotPending,
+        }
     }
 
-    /// RUNNING → COMPLETE (a cancelled task stays CANCELLED), marking
-    /// `PANICKED` if `panicked`, and `FINISHED` too if `finished`: the outcome
-    /// is stored and, when `finished`, no callback is left to run.
-    pub(crate) fn transition_to_complete(&self, panicked: bool, finished: bool) -> Wake {
-        let finished = if finished { FINISHED } else { 0 };
-        let panicked = if panicked { PANICKED } else { 0 };
+    /// RUNNING → COMPLETE (a cancelled task stays CANCELLED): the outcome is
+    /// stored. Marks `PANICKED` for [`Ended::Panic`], and `FINISHED` too for
+    /// [`Finish::Now`] (no callback is left to run).
+    pub(crate) fn transition_to_complete(&self, ended: Ended, finish: Finish) -> Wake {
+        let finished = match finish {
+            Finish::Now => FINISHED,
+            Finish::AfterCallbacks => 0,
+        };
+        let panicked = match ended {
+            Ended::Panic => PANICKED,
+            Ended::Value => 0,
+        };
         // Release: publishes the outcome (and the callbacks' effects) to
         // readers that Acquire the word.
-        let prev = self
-            .update(Release, |s| {
-                let lifecycle = if s & LIFECYCLE == CANCELLED {
-                    CANCELLED
-                } else {
-                    COMPLETE
-                };
-                Some((s & !(LIFECYCLE | PARKED)) | lifecycle | finished | panicked)
-            })
-            .unwrap_or_else(|_| unreachable!("the update never gives up"));
+        let prev = self.update_always(Release, |s| {
+            let lifecycle = if s & LIFECYCLE == CANCELLED {
+                CANCELLED
+            } else {
+                COMPLETE
+            };
+            (s & !(LIFECYCLE | PARKED | WAITERS)) | lifecycle | finished | panicked
+        });
         Wake {
             futex: prev.is_parked(),
             waker: finished != 0 && prev.has_awaiter(),
+            waiters: prev.has_waiters(),
         }
     }
 
     /// Sets `FINISHED` after the callbacks ran.
     pub(crate) fn transition_to_finished(&self) -> Wake {
         // Release: publishes the callbacks' effects to the taker of the outcome.
-        let prev = self
-            .update(Release, |s| Some((s & !PARKED) | FINISHED))
-            .unwrap_or_else(|_| unreachable!("the update never gives up"));
+        let prev = self.update_always(Release, |s| (s & !(PARKED | WAITERS)) | FINISHED);
         Wake {
             futex: prev.is_parked(),
             waker: prev.has_awaiter(),
+            waiters: prev.has_waiters(),
         }
     }
 
     /// A blocking waiter registers: add `PARKED` to the exact value `seen`.
-    /// `Err` with the fresh value if the word moved.
-    pub(crate) fn transition_to_parked(&self, seen: Snapshot) -> Result<Snapshot, Snapshot> {
-        // Acquire (also on failure, via the re-read in the caller's loop):
-        // publishes nothing; the caller re-reads with `load` before deciding.
-        self.word
+    pub(crate) fn transition_to_parked(&self, seen: Snapshot) -> Park {
+        // Acquire (also on failure): publishes nothing; the caller acts on the
+        // value it read only after this, and re-reads before deciding.
+        match self
+            .word
             .compare_exchange(seen.0, seen.0 | PARKED, Acquire, Acquire)
-            .map(|_| Snapshot(seen.0 | PARKED))
-            .map_err(Snapshot)
+        {
+            Ok(_) => Park::Parked(Snapshot(seen.0 | PARKED)),
+            Err(actual) => Park::Moved(Snapshot(actual)),
+        }
+    }
+
+    /// A waiter of several tasks registered in the list: sets `WAITERS`.
+    /// Returns the state before; if it was terminal, the completer will not
+    /// release the list, so the caller removes itself.
+    pub(crate) fn mark_waiters(&self) -> Snapshot {
+        // AcqRel: Acquire to see the outcome state if already terminal;
+        // Release orders the list entry (written under the list's lock, which
+        // the completer takes anyway) — an RMW on the word is what matters:
+        // it is ordered against the terminal transition's RMW.
+        Snapshot(self.word.fetch_or(WAITERS, AcqRel))
     }
 
     /// `poll` registers interest before storing its waker. Returns the state
@@ -281,15 +370,18 @@ mod tests {
     fn run_to_completion() {
         let state = State::new_pending();
         assert!(state.load().is_pending());
-        assert!(state.transition_to_running());
-        assert!(!state.transition_to_running(), "claimed twice");
+        assert!(matches!(state.transition_to_running(), Claim::Claimed));
         assert!(
-            state.transition_to_cancelled().is_err(),
+            matches!(state.transition_to_running(), Claim::NotPending),
+            "claimed twice"
+        );
+        assert!(
+            matches!(state.transition_to_cancelled(), Cancel::NotPending),
             "cancelled while running"
         );
         assert!(state.load().is_running());
-        let wake = state.transition_to_complete(false, false);
-        assert!(!wake.futex && !wake.waker);
+        let wake = state.transition_to_complete(Ended::Value, Finish::AfterCallbacks);
+        assert!(!wake.futex && !wake.waker && !wake.waiters);
         let s = state.load();
         assert!(s.is_terminal() && !s.is_finished() && !s.is_cancelled());
         let _ = state.transition_to_finished();
@@ -299,27 +391,40 @@ mod tests {
     #[test]
     fn cancel_wins_only_while_pending() {
         let state = State::new_pending();
-        let parked = state.transition_to_parked(state.load()).unwrap();
+        let Park::Parked(parked) = state.transition_to_parked(state.load()) else {
+            panic!("the word did not move");
+        };
         assert!(parked.is_parked());
-        let wake = state.transition_to_cancelled().unwrap();
+        assert!(!state.mark_waiters().has_waiters());
+        let Cancel::Cancelled(wake) = state.transition_to_cancelled() else {
+            panic!("pending tasks can be cancelled");
+        };
         assert!(wake.futex, "the parked waiter must be woken");
+        assert!(wake.waiters, "the waiter list must be released");
         let s = state.load();
         assert!(s.is_cancelled() && s.is_terminal() && !s.is_parked());
         assert!(
-            !state.transition_to_running(),
+            matches!(state.transition_to_running(), Claim::NotPending),
             "a cancelled task never runs"
         );
-        assert!(state.transition_to_cancelled().is_err());
-        let _ = state.transition_to_complete(false, true);
+        assert!(matches!(
+            state.transition_to_cancelled(),
+            Cancel::NotPending
+        ));
+        let _ = state.transition_to_complete(Ended::Value, Finish::Now);
         assert!(state.load().is_cancelled(), "completing keeps CANCELLED");
     }
 
     #[test]
     fn awaiter_is_woken_on_finish_only() {
         let state = State::new_pending();
-        assert!(state.transition_to_running());
+        assert!(matches!(state.transition_to_running(), Claim::Claimed));
         assert!(!state.mark_awaiter().has_awaiter());
-        assert!(!state.transition_to_complete(true, false).waker);
+        assert!(
+            !state
+                .transition_to_complete(Ended::Panic, Finish::AfterCallbacks)
+                .waker
+        );
         assert!(state.load().is_panicked());
         assert!(state.transition_to_finished().waker);
     }

@@ -1,0 +1,168 @@
+//! [`SpinLatch`]: the latch of a pool worker that waits inside its pool's
+//! sleep protocol (a `join` waiting for its stolen half, a `scope`, an
+//! `install` into another pool, a `shutdown` caller).
+//!
+//! The owner keeps running pool work while it waits and sleeps only in
+//! `Sleep::sleep`, announcing that on the latch word (`CoreLatch::try_sleep`).
+//! A setter that finds it `SLEEPING` wakes the owner's own sleep slot
+//! (`Sleep::wake_specific`), which moves it from sleeping to searching as any
+//! wake-up does.
+//!
+//! The last-touch rule (`crate::latch`): the setter reads the owner's pool
+//! and index *before* the publishing swap. Afterwards it needs that pool's
+//! `Sleep` alive:
+//!
+//! - a **same-pool** latch is set only by a worker of the owner's own pool
+//!   (the thief of a `join` half, a scope's job), whose own `Arc<Registry>`
+//!   keeps the pool alive;
+//! - a **cross** latch may be set by anyone (a worker of another pool, a
+//!   `shutdown` notification): the setter clones the owner's `Arc<Registry>`
+//!   before the swap, as rayon's cross-registry `SpinLatch` does (rayon commit
+//!   cbd484ca).
+
+use std::fmt;
+
+use super::registry::Registry;
+use super::worker::WorkerThread;
+use crate::latch::{CoreLatch, Found, SetLatch};
+use crate::sync::{Arc, UnsafeCell};
+
+/// Who owns a [`SpinLatch`]: read by the setter before it publishes `SET`.
+#[derive(Clone, Copy)]
+struct Owner<'r> {
+    /// The owner's pool (the `Arc` in the owner's `WorkerThread`).
+    registry: &'r Arc<Registry>,
+    /// The owner's index in it.
+    index: usize,
+    /// Whether setters may be outside the owner's pool.
+    cross: bool,
+}
+
+/// A latch whose owner is a worker sleeping in its pool's sleep protocol.
+pub(crate) struct SpinLatch<'r> {
+    /// The state word.
+    core: CoreLatch,
+    /// The owner. Written at creation; read by the setter before its swap.
+    /// (A loom-visible cell: `retire` writes it under loom, so a setter that
+    /// read it after the swap — a use after free in the real build — is a
+    /// data race the models report.)
+    owner: UnsafeCell<Owner<'r>>,
+}
+
+// SAFETY: the only non-`Sync` part is the owner cell, which is written once,
+// at creation, and afterwards only read (by setters, on any thread) — except
+// under loom, where `retire` writes it once the owner saw the latch set, which
+// is exactly the access the models check. The rest is an atomic.
+unsafe impl Sync for SpinLatch<'_> {}
+// SAFETY: the owner is a shared reference to an `Arc<Registry>` (`Sync`) and
+// an index; moving the latch moves nothing thread-bound.
+unsafe impl Send for SpinLatch<'_> {}
+
+impl<'r> SpinLatch<'r> {
+    /// A latch owned by `owner`, set only by workers of the owner's pool.
+    #[inline]
+    pub(crate) fn new(owner: &'r WorkerThread) -> SpinLatch<'r> {
+        SpinLatch::with_owner(owner, false)
+    }
+
+    /// A latch owned by `owner` that any thread may set.
+    #[inline]
+    pub(crate) fn cross(owner: &'r WorkerThread) -> SpinLatch<'r> {
+        SpinLatch::with_owner(owner, true)
+    }
+
+    #[inline]
+    fn with_owner(owner: &'r WorkerThread, cross: bool) -> SpinLatch<'r> {
+        SpinLatch {
+            core: CoreLatch::new(),
+            owner: UnsafeCell::new(Owner {
+                registry: &owner.registry,
+                index: owner.index,
+                cross,
+            }),
+        }
+    }
+
+    /// Whether the latch is set.
+    #[inline]
+    pub(crate) fn probe(&self) -> bool {
+        self.core.probe()
+    }
+
+    /// The owner is done with the set latch (its memory may be reused).
+    /// Under loom this "reclaims" the owner cell: a setter's read of it that
+    /// is not ordered before the owner saw `SET` races with this write, so a
+    /// setter that broke the last-touch rule fails the models. No-op
+    /// otherwise. (Not a `Drop` impl: that would make every `Scope` need its
+    /// borrows to strictly outlive it.)
+    #[inline]
+    pub(crate) fn retire(&self) {
+        debug_assert!(self.probe(), "a latch is retired once set");
+        #[cfg(loom)]
+        self.owner.with_mut(|_| ());
+    }
+}
+
+impl SetLatch for SpinLatch<'_> {
+    fn core(&self) -> &CoreLatch {
+        &self.core
+    }
+
+    unsafe fn set(this: *const Self) {
+        // SAFETY: the caller guarantees `this` is live until the swap below.
+        let core = unsafe { std::ptr::addr_of!((*this).core) };
+        // SAFETY: as above; this read comes before the swap.
+        let owner = unsafe { Wake::read(this) }; // mutant: late-owner-read swap
+                                                 // SAFETY: the latch is live until this swap, our last touch of it.
+        let found = unsafe { CoreLatch::set(core) };
+        if found == Found::Sleeping {
+            owner.wake();
+        }
+    }
+}
+
+/// What a setter needs to wake a latch's owner after the swap, read before.
+struct Wake {
+    /// The owner's pool.
+    registry: *const Registry,
+    /// The owner's index.
+    index: usize,
+    /// A cross setter's own reference to the owner's pool.
+    keep_alive: Option<Arc<Registry>>,
+}
+
+impl Wake {
+    /// Reads the owner of the latch at `this` (and, for a cross latch, takes
+    /// a reference to its pool).
+    ///
+    /// # Safety
+    ///
+    /// `this` must be live: called before the latch is set.
+    unsafe fn read(this: *const SpinLatch<'_>) -> Wake {
+        // SAFETY: the caller guarantees `this` is live; the owner field is
+        // written only at creation.
+        let owner = unsafe { (*this).owner.with(|owner| *owner) };
+        Wake {
+            registry: Arc::as_ptr(owner.registry),
+            index: owner.index,
+            keep_alive: owner.cross.then(|| Arc::clone(owner.registry)),
+        }
+    }
+
+    /// Wakes the owner from its pool's sleep.
+    fn wake(self) {
+        // SAFETY: the owner's pool is alive: a cross setter holds
+        // `keep_alive`; a same-pool setter is a worker of that pool, whose own
+        // `Arc` keeps it alive for this call.
+        unsafe { &*self.registry }.sleep.wake_specific(self.index);
+        drop(self.keep_alive);
+    }
+}
+
+impl fmt::Debug for SpinLatch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpinLatch")
+            .field("set", &self.probe())
+            .finish_non_exhaustive()
+    }
+}

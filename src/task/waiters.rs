@@ -1,0 +1,102 @@
+//! The task's waiter list: who waits on several tasks at once (`wait`,
+//! Python's `concurrent.futures.wait`) and must be told when this one
+//! completes.
+//!
+//! A waiter on one task sleeps on the state word's futex and leaves nothing
+//! behind; a waiter on several needs a signal from each. Each registers its
+//! own [`Event`] here for as long as it waits and removes it before it
+//! returns, timed out or not, so polling costs no memory however often it is
+//! repeated (an `on_done` callback could not be removed).
+//!
+//! Protocol, with the state word's `WAITERS` bit:
+//!
+//! 1. A waiter locks the list, appends its event, sets `WAITERS` (an RMW on
+//!    the state word) and unlocks. If the RMW found the task already
+//!    terminal, the completer may have released the list before the entry
+//!    was there: the waiter removes it again and treats the task as done.
+//! 2. The terminal transition (complete or cancel) clears `WAITERS` and
+//!    reports whether it was set; if so the completer locks the list, sets
+//!    every event *under the lock*, and empties it.
+//! 3. A waiter leaving (done or timed out) locks the list and removes its
+//!    entry if present.
+//!
+//! The two RMWs on the state word in steps 1 and 2 are totally ordered, so
+//! either the completer sees `WAITERS` (and releases the list after the
+//! waiter's unlock), or the waiter sees the terminal state. Setting the
+//! events under the lock means a waiter that has left (step 3 takes the
+//! lock) is never signalled after it freed its event.
+
+use std::fmt;
+use std::ptr;
+
+use super::state::State;
+use crate::event::Event;
+use crate::sync::Mutex;
+
+/// An event registered in a list, by address.
+#[derive(Clone, Copy)]
+struct Entry(*const Event);
+
+// SAFETY: an entry is dereferenced only under the list's lock, while its
+// owner keeps the event alive (it removes the entry, under the same lock,
+// before freeing the event); `Event` is `Sync`.
+unsafe impl Send for Entry {}
+
+/// The events of the waiters of one task.
+pub(crate) struct Waiters {
+    /// Registered events; empty, and unallocated, unless someone waits.
+    list: Mutex<Vec<Entry>>,
+}
+
+/// Whether [`Waiters::register`] registered the event.
+#[must_use = "an event that was not registered will never be set by this task"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Registered {
+    /// The event will be set when the task completes (until removed).
+    Yes,
+    /// The task is already done: nothing was registered.
+    AlreadyDone,
+}
+
+impl Waiters {
+    /// An empty list.
+    pub(crate) fn new() -> Waiters {
+        Waiters {
+            list: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers `event` to be set when the task whose state is `state`
+    /// completes (step 1).
+    pub(crate) fn register(&self, state: &State, event: &Event) -> Registered {
+        let mut list = self.list.lock();
+        list.push(Entry(event));
+        if state.mark_waiters().is_terminal() {
+            list.pop();
+            return Registered::AlreadyDone;
+        }
+        Registered::Yes
+    }
+
+    /// Removes `event` if it is still registered (step 3).
+    pub(crate) fn unregister(&self, event: &Event) {
+        self.list.lock().retain(|entry| !ptr::eq(entry.0, event));
+    }
+
+    /// The task completed: sets every registered event and empties the list
+    /// (step 2).
+    pub(crate) fn release(&self) {
+        let mut list = self.list.lock();
+        for entry in list.drain(..) {
+            // SAFETY: the entry's owner keeps the event alive until it has
+            // removed the entry, which needs the lock we hold.
+            unsafe { &*entry.0 }.set();
+        }
+    }
+}
+
+impl fmt::Debug for Waiters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Waiters").finish_non_exhaustive()
+    }
+}
