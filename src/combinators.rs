@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::event::Event;
 use crate::executor;
 use crate::sync::{Arc, Instant, Mutex};
-use crate::task::{Registered, Task, TaskError};
+use crate::task::{Task, TaskError};
 
 /// When [`wait`] returns (Python's `return_when`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -106,10 +106,10 @@ fn wait_registered<T: Send + 'static>(
     forever: bool,
 ) {
     let changed = Event::new();
-    let registered: Vec<&Task<T>> = tasks
-        .iter()
-        .filter(|task| !task.is_done() && task.register_waiter(&changed) == Registered::Yes)
-        .collect();
+    let registered: Vec<&Task<T>> = tasks.iter().filter(|task| !task.is_done()).collect();
+    for task in &registered {
+        task.register_waiter(&changed);
+    }
     let mut keys = Vec::with_capacity(registered.len());
     loop {
         // Clear, then check: a completion after the check sets the event
@@ -120,7 +120,7 @@ fn wait_registered<T: Send + 'static>(
         }
         keys.clear();
         keys.extend(tasks.iter().filter(|t| !t.is_done()).map(Task::key));
-        let released = executor::blocked_on(&keys, || match deadline {
+        let released = executor::blocked_on(&keys, !forever, || match deadline {
             None if forever => {
                 changed.wait();
                 true
@@ -136,6 +136,7 @@ fn wait_registered<T: Send + 'static>(
         }
     }
     for task in registered {
+        // mutant: waiter-not-removed del
         task.unregister_waiter(&changed);
     }
 }
@@ -251,7 +252,7 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
             // On a worker of the tasks' pool: run a pending one inline.
             if !self.tasks.iter().flatten().any(Task::run_inline_if_pending) {
                 let keys: Vec<usize> = self.tasks.iter().flatten().map(Task::key).collect();
-                executor::blocked_on(&keys, || self.shared.signal.wait());
+                executor::blocked_on(&keys, false, || self.shared.signal.wait());
             }
         }
     }

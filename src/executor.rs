@@ -190,12 +190,32 @@ pub(crate) fn running<R>(key: usize, f: impl FnOnce() -> R) -> R {
 /// Runs `wait` (which blocks) with the calling thread's seat (if it has
 /// one) marked blocked on the jobs `keys`. `keys` must be what the wait waits
 /// for: it ends only once each of them (for a wait on several, one of them)
-/// has finished. An empty `keys` marks nothing.
+/// has finished, or, if `timed`, at its deadline. An empty `keys` marks
+/// nothing.
+///
+/// # Panics
+///
+/// If the wait is not `timed` and every key is a job running lower on the
+/// calling thread's own stack: it could never end (a worker that helped
+/// while waiting, say in `shutdown` or `join`, picked up a job that now
+/// waits for the very task it runs inside). A panic with this message
+/// replaces a certain deadlock.
 #[inline]
-pub(crate) fn blocked_on<R>(keys: &[usize], wait: impl FnOnce() -> R) -> R {
+pub(crate) fn blocked_on<R>(keys: &[usize], timed: bool, wait: impl FnOnce() -> R) -> R {
     match current_seat() {
         Some((roster, index)) if !keys.is_empty() => {
-            let _blocked = roster.block(index, Target::Keys(keys));
+            if !timed {
+                let own = current_running_keys();
+                if keys.iter().all(|key| own.contains(key)) {
+                    panic!(
+                        "stealpool: deadlock: this thread waits for a task that runs further \
+                         down its own stack (a worker that helped run queued work while it \
+                         waited picked up a job that waits for the job it was inside); the \
+                         task can never finish"
+                    );
+                }
+            }
+            let _blocked = roster.block(index, keys);
             wait()
         }
         _ => wait(),
@@ -235,15 +255,6 @@ impl Drop for PopRunning<'_> {
     }
 }
 
-/// What a blocked seat waits for.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Target<'a> {
-    /// Jobs with these keys: it can go on once they have finished.
-    Keys(&'a [usize]),
-    /// The end of a `shutdown` it called on its own pool.
-    Shutdown,
-}
-
 /// A seat's status, as `shutdown` reads it.
 #[derive(Clone, Copy, Debug)]
 enum Status {
@@ -252,8 +263,10 @@ enum Status {
     /// Blocked until the jobs `keys` finish (a slice on the thread's stack,
     /// live while the status holds).
     BlockedOnKeys(*const [usize]),
-    /// Blocked in `shutdown` of its own pool.
-    BlockedInShutdown,
+    /// Inside `shutdown` of its own pool, from entry to return (draining or
+    /// asleep); `held` are the keys of the jobs that were running on its
+    /// stack when it entered (a slice owned by its `InShutdown` guard).
+    InShutdown { held: *const [usize] },
     /// Its thread left the pool for good (after its stop hook).
     Exited,
 }
@@ -354,18 +367,38 @@ impl Roster {
         SeatGuard(())
     }
 
-    /// Marks seat `index` (the calling thread's) blocked on `target` until
-    /// the guard drops. `Target::Keys` must not be empty.
-    pub(crate) fn block<'a>(&'a self, index: usize, target: Target<'a>) -> Blocked<'a> {
-        let status = match target {
-            Target::Keys(keys) => Status::BlockedOnKeys(keys),
-            Target::Shutdown => Status::BlockedInShutdown,
-        };
-        self.seats[index].status.lock().0 = status;
+    /// Marks seat `index` (the calling thread's) blocked until one (or each,
+    /// for a wait on all) of the jobs `keys` has finished, until the guard
+    /// drops. `keys` must not be empty, and must live as long as the guard.
+    pub(crate) fn block<'a>(&'a self, index: usize, keys: &'a [usize]) -> Blocked<'a> {
+        debug_assert!(!keys.is_empty());
+        let status = Status::BlockedOnKeys(keys);
+        let before = std::mem::replace(&mut self.seats[index].status.lock().0, status);
         self.notify_if_closing();
         Blocked {
             roster: self,
             index,
+            before,
+        }
+    }
+
+    /// Marks seat `index` (the calling thread's) as inside its own pool's
+    /// `shutdown` until the guard drops: the other callers need not wait for
+    /// it, nor for workers that wait on the jobs running on its stack now.
+    /// The status holds for the whole call, draining included, so callers
+    /// never wake each other back and forth.
+    pub(crate) fn enter_shutdown(&self, index: usize) -> InShutdown<'_> {
+        let held = current_running_keys().into_boxed_slice();
+        let status = Status::InShutdown {
+            held: ptr::addr_of!(*held),
+        };
+        let before = std::mem::replace(&mut self.seats[index].status.lock().0, status);
+        self.notify_if_closing();
+        InShutdown {
+            roster: self,
+            index,
+            before,
+            _held: held,
         }
     }
 
@@ -473,21 +506,31 @@ impl Roster {
                 }
                 let excluded = match status.0 {
                     Status::Busy | Status::Exited => false,
-                    Status::BlockedInShutdown => true,
+                    // mutant: shutdown-waits-for-callers s/=> true,/=> false,/
+                    Status::InShutdown { .. } => true,
                     Status::BlockedOnKeys(keys) => {
                         // SAFETY: the slice lives on the blocked thread's
                         // stack while the status holds, and we hold its lock.
                         let keys = unsafe { &*keys };
+                        // mutant: shutdown-ignores-chains s/keys.iter().all(|key| held.contains(key))/false/
                         keys.iter().all(|key| held.contains(key))
                     }
                 };
                 if excluded {
                     settled[index] = true;
                     changed = true;
-                    // SAFETY: the seat is blocked and we hold its lock: its
-                    // thread runs nothing until it takes that lock, so its list
-                    // and the frames holding it are frozen.
-                    unsafe { self.collect_running(index, &mut held) };
+                    match status.0 {
+                        Status::InShutdown { held: keys } => {
+                            // SAFETY: the slice is owned by the seat's
+                            // `InShutdown` guard, which restores the status
+                            // (under this lock) before it frees it.
+                            held.extend_from_slice(unsafe { &*keys });
+                        }
+                        // SAFETY: the seat is blocked and we hold its lock: its
+                        // thread runs nothing until it takes that lock, so its
+                        // list and the frames holding it are frozen.
+                        _ => unsafe { self.collect_running(index, &mut held) },
+                    }
                 }
             }
             if !changed {
@@ -552,18 +595,45 @@ impl fmt::Debug for SeatGuard {
     }
 }
 
-/// A seat marked blocked; dropping it marks the seat busy again.
+/// A seat marked blocked; dropping it restores the status it had (busy, or
+/// inside `shutdown`).
 #[must_use = "the seat is blocked only while the guard lives"]
 pub(crate) struct Blocked<'a> {
     roster: &'a Roster,
     index: usize,
+    before: Status,
 }
 
 impl Drop for Blocked<'_> {
     fn drop(&mut self) {
-        // Busy again before the thread runs anything: `shutdown` never sees a
-        // seat blocked while its running list moves.
-        self.roster.seats[self.index].status.lock().0 = Status::Busy;
+        // Restored before the thread runs anything: `shutdown` never sees a
+        // seat blocked on keys while its running list moves.
+        self.roster.seats[self.index].status.lock().0 = self.before;
+    }
+}
+
+/// A seat inside its own pool's `shutdown`; dropping it restores the status
+/// it had (busy, or an enclosing `shutdown`'s).
+#[must_use = "the seat is inside shutdown only while the guard lives"]
+pub(crate) struct InShutdown<'a> {
+    roster: &'a Roster,
+    index: usize,
+    before: Status,
+    /// The keys the status points to; freed after the status is restored.
+    _held: Box<[usize]>,
+}
+
+impl Drop for InShutdown<'_> {
+    fn drop(&mut self) {
+        self.roster.seats[self.index].status.lock().0 = self.before;
+    }
+}
+
+impl fmt::Debug for InShutdown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InShutdown")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
     }
 }
 
@@ -730,7 +800,8 @@ mod tests {
         roster.seats[1]
             .running
             .store(ptr::addr_of!(node1).cast_mut(), Relaxed);
-        roster.seats[0].status.lock().0 = Status::BlockedInShutdown;
+        let held: &[usize] = &[1];
+        roster.seats[0].status.lock().0 = Status::InShutdown { held };
         roster.seats[1].status.lock().0 = Status::BlockedOnKeys(&one[..]);
         roster.seats[2].status.lock().0 = Status::BlockedOnKeys(&two[..]);
         assert!(roster.quiescent());

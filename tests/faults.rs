@@ -21,11 +21,12 @@ use common::with_timeout;
 use stealpool::{Event, ThreadPool};
 
 /// The guard on every blocking test body.
-const GUARD: Duration = Duration::from_secs(20);
+const GUARD: Duration = Duration::from_secs(30);
 
 /// How long a test waits for something that happens at once on a healthy
-/// pool (a job being stolen, the panic handler being called).
-const PROMPTLY: Duration = Duration::from_secs(5);
+/// pool (a job being stolen, the panic handler being called). Generous: under
+/// ThreadSanitizer the first unwind of the process alone takes about 5 s.
+const PROMPTLY: Duration = Duration::from_secs(15);
 
 /// How long `a` of a `join` waits for `b` to be stolen before it gives up
 /// on this attempt (joins are lazy: `b` is shared only when asked).

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -208,18 +209,32 @@ fn as_completed_in_completion_order_each_once() {
         let pool = ThreadPool::new(3).unwrap();
         let done = pool.submit(|| 100);
         done.wait();
+        // Task 0 finishes last: it waits until 2 and 3 have both finished
+        // (their callbacks count down), however slow a panic is to unwind.
+        let others = Arc::new((AtomicUsize::new(2), Event::new()));
         let mut tasks = vec![
-            pool.submit(|| {
-                thread::sleep(Duration::from_millis(150));
-                0
+            pool.submit({
+                let others = Arc::clone(&others);
+                move || {
+                    others.1.wait();
+                    0
+                }
             }),
             done,
             pool.submit(|| {
-                thread::sleep(Duration::from_millis(50));
+                thread::sleep(Duration::from_millis(20));
                 2
             }),
         ];
         tasks.push(pool.submit(|| -> u32 { panic!("three") }));
+        for task in &tasks[2..] {
+            let others = Arc::clone(&others);
+            task.on_done(move |_| {
+                if others.0.fetch_sub(1, SeqCst) == 1 {
+                    others.1.set();
+                }
+            });
+        }
         let mut seen: Vec<usize> = Vec::new();
         let mut iter = as_completed(tasks);
         assert_eq!(iter.len(), 4);

@@ -189,3 +189,42 @@ fn promise_abandoned_fails_the_waiter() {
         assert!(task.join().unwrap_err().is_worker_died());
     });
 }
+
+/// `wait` (the multi-task wait, through the task's waiter list) racing the
+/// completion: it returns with the task done (a registration the completer
+/// missed would be a loom deadlock), and leaves nothing in the list.
+/// Kills: waiters-not-released, waiter-misses-completion.
+#[test]
+fn wait_many_vs_complete() {
+    loom::model(|| {
+        let (task, runner) = loom_hooks::task(|| 1_u8);
+        let worker = thread::spawn(move || runner.run());
+        let tasks = [task];
+        let result = stealpool::wait(&tasks, stealpool::WaitFor::AllCompleted, None);
+        assert_eq!(result.done, [0]);
+        assert_eq!(loom_hooks::registered_waiters(&tasks[0]), 0);
+        worker.join().unwrap();
+    });
+}
+
+/// A timed `wait` that may time out (under loom a deadline can pass at any
+/// point) racing the completion: done or not, the waiter is gone from the
+/// task's list when it returns, so polling costs no memory (issue 9,
+/// failure 8). Kills: waiter-not-removed.
+#[test]
+fn timed_wait_leaves_nothing() {
+    loom::model(|| {
+        let (task, runner) = loom_hooks::task(|| 1_u8);
+        let worker = thread::spawn(move || runner.run());
+        let tasks = [task];
+        let result = stealpool::wait(
+            &tasks,
+            stealpool::WaitFor::FirstCompleted,
+            Some(std::time::Duration::from_secs(1)),
+        );
+        assert_eq!(result.done.len() + result.pending.len(), 1);
+        assert_eq!(loom_hooks::registered_waiters(&tasks[0]), 0);
+        worker.join().unwrap();
+        assert_eq!(loom_hooks::registered_waiters(&tasks[0]), 0);
+    });
+}

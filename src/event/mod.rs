@@ -68,7 +68,10 @@ use crate::sync::{Instant, Mutex, MutexGuard};
 /// Everything a thread wrote before calling `set` is visible to every waiter
 /// that returns because of that `set` (from `wait`, from `wait_timeout` with
 /// `true`, or as a completed [`WaitAsync`]), and to any thread whose `is_set`
-/// returns `true` because of it. `clear` publishes nothing.
+/// returns `true` because of it, and to a thread whose `clear` lowered the
+/// flag that `set` raised (so "clear, then check, then wait" is safe: a
+/// `set` the clear erased is visible to the check). `clear` itself publishes
+/// nothing.
 ///
 /// # Examples
 ///

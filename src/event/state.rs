@@ -189,9 +189,13 @@ impl State {
     /// `clear`: lower the flag in one RMW.
     #[inline]
     pub(super) fn transition_to_clear(&self) -> ClearOutcome {
-        // Relaxed: `clear` publishes nothing. As an RMW it still continues the
-        // release sequence of the `set` before it.
-        let prev = Snapshot(self.word.fetch_and(!SET, Relaxed));
+        // Acquire: a `clear` that lowers a raised flag acquires what the
+        // `set` published, so "clear, then check the condition, then wait"
+        // sees the condition that `set` announced (found by the loom model
+        // `wait_many_vs_complete`: with Relaxed, the check could miss a
+        // completion whose `set` the clear had just erased, and the waiter
+        // slept forever). As an RMW it continues the release sequence.
+        let prev = Snapshot(self.word.fetch_and(!SET, Acquire));
         if prev.is_set() && prev.has_waiters() {
             ClearOutcome::FinishRelease(prev)
         } else {

@@ -46,7 +46,6 @@ use std::panic::resume_unwind;
 
 pub(crate) use self::scope::scope_on;
 pub use self::scope::Scope;
-use crate::executor::Target;
 use crate::pool::deferred::Deferred;
 use crate::pool::job::{Job, StackJob};
 use crate::pool::latch::SpinLatch;
@@ -193,8 +192,9 @@ where
     RB: Send,
 {
     loop {
-        if job_b.latch().probe() {
-            // mutant: unwaited-b s/job_b.latch().probe()/true/
+        // mutant: unwaited-b s/job_b.latch().probe()/true/
+        let done = job_b.latch().probe();
+        if done {
             job_b.latch().retire();
             // SAFETY: the latch is set (Acquire): the thief wrote the result
             // and no longer touches the job; we take it once.
@@ -210,7 +210,7 @@ where
             None => {
                 // `b` was stolen: help (its thief first) until it is done.
                 let keys = [job_b.key()];
-                worker.wait_until(job_b.latch(), Some(Target::Keys(&keys)), job_b.thief());
+                worker.wait_until(job_b.latch(), Some(&keys), job_b.thief());
             }
         }
     }

@@ -24,7 +24,6 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 
-use crate::executor::Target;
 use crate::latch::SetLatch;
 use crate::pool::job::{Job, ScopedJob};
 use crate::pool::latch::SpinLatch;
@@ -194,7 +193,8 @@ where
     let result = unwind::catch(|| f(&scope));
     scope.finish_one();
     let keys = [scope.key()];
-    worker.wait_until(&scope.done, Some(Target::Keys(&keys)), None); // mutant: scope-early-return s/worker.wait_until(.*);/while let Some(job) = worker.find_work() { worker.execute(job); }/
+    // mutant: scope-early-return s/worker.wait_until(.*);/while let Some(job) = worker.find_work() { worker.execute(job); }/
+    worker.wait_until(&scope.done, Some(&keys), None);
     guard.disarm();
     scope.done.retire();
     let job_panic = scope.panic.lock().take();

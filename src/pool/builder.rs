@@ -339,6 +339,13 @@ impl ThreadPoolBuilder {
             abort: crate::sync::atomic::AtomicBool::new(false),
         });
 
+        // Under loom, the start-up handshake (a mutex, a condvar and an
+        // event, none of them a protocol the models are about) runs on one
+        // fixed schedule: exploring it would multiply every pool model's
+        // state space. Exploration resumes before the verdict, so everything
+        // the workers do once released is explored.
+        #[cfg(loom)]
+        loom::stop_exploring();
         let mut handles = Vec::with_capacity(n);
         let mut spawn_error = None;
         for (index, deque) in deques.into_iter().enumerate() {
@@ -372,6 +379,8 @@ impl ThreadPoolBuilder {
             spawn_error.or_else(|| reports.1.take())
         };
         *registry.threads.lock() = handles;
+        #[cfg(loom)]
+        loom::explore();
         if let Some(error) = failure {
             // Workers that never started have nothing to wait for.
             for index in started..n {

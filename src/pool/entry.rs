@@ -25,7 +25,6 @@ use super::latch::SpinLatch;
 use super::registry::Registry;
 use super::worker::WorkerThread;
 use super::ThreadPool;
-use crate::executor::Target;
 use crate::latch::LockLatch;
 
 impl Registry {
@@ -86,7 +85,7 @@ impl Registry {
             shut_down();
         }
         let keys = [job.key()];
-        current.wait_until(job.latch(), Some(Target::Keys(&keys)), None);
+        current.wait_until(job.latch(), Some(&keys), None);
         job.latch().retire();
         // SAFETY: as in `in_worker_cold`.
         unsafe { job.take_value() }

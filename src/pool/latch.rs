@@ -112,9 +112,11 @@ impl SetLatch for SpinLatch<'_> {
         // SAFETY: the caller guarantees `this` is live until the swap below.
         let core = unsafe { std::ptr::addr_of!((*this).core) };
         // SAFETY: as above; this read comes before the swap.
-        let owner = unsafe { Wake::read(this) }; // mutant: late-owner-read swap
-                                                 // SAFETY: the latch is live until this swap, our last touch of it.
+        // mutant: late-owner-read swap
+        let owner = unsafe { Wake::read(this) };
+        // SAFETY: the latch is live until this swap, our last touch of it.
         let found = unsafe { CoreLatch::set(core) };
+        // mutant: latch-no-wake s/found == Found::Sleeping/false/
         if found == Found::Sleeping {
             owner.wake();
         }

@@ -14,10 +14,10 @@ pub(crate) mod entry;
 pub(crate) mod job;
 pub(crate) mod latch;
 mod map;
-mod queue;
+pub(crate) mod queue;
 pub(crate) mod registry;
 mod shutdown;
-mod sleep;
+pub(crate) mod sleep;
 mod stats;
 pub(crate) mod worker;
 

@@ -1,11 +1,29 @@
 //! The queues behind one seam: crossbeam's Chase-Lev deques and injector, or
-//! under loom a locked stand-in with the same interface.
+//! under loom a stand-in with the same interface.
 //!
 //! crossbeam-deque is invisible to loom (it uses `std` atomics and epoch
-//! reclamation directly), so the loom build swaps in `Mutex<VecDeque>`
-//! queues; the models then explore the scheduler's own protocols (sleep/wake,
-//! shutdown) against every queue operation, which is what they are for. The
-//! deques' own correctness is crossbeam's, tested there.
+//! reclamation directly), so the loom build swaps in stand-ins. Their rule:
+//! **no ordering that crossbeam's queues do not give.** The elements sit
+//! behind a loom `Mutex` (taking and giving them correctly is crossbeam's
+//! business, tested there), but every *observation* that feeds a sleep or
+//! exit decision — `is_empty`, `len` — reads a loom atomic count without the
+//! lock, with the orderings crossbeam uses (crossbeam-deque 0.8,
+//! `src/deque.rs`):
+//!
+//! | operation | crossbeam | stand-in |
+//! |---|---|---|
+//! | `Worker::push` | slot write; `fence(Release)`; `back` Relaxed store | count `fetch_add` Release |
+//! | `Worker::pop` (LIFO) | `back` store; `fence(SeqCst)`; `front` load | count `fetch_sub`; `fence(SeqCst)` |
+//! | `Stealer::steal` | `front` Acquire; `fence(SeqCst)`; `back` Acquire; CAS | `fence(SeqCst)`; count `fetch_sub` |
+//! | `Stealer::is_empty`, `len` | `front` Acquire; `fence(SeqCst)`; `back` Acquire | `fence(SeqCst)`; count Acquire |
+//! | `Injector::push` | CAS `tail` SeqCst; slot `fetch_or` Release | count `fetch_add` SeqCst |
+//! | `Injector::steal*` | `head` Acquire; `fence(SeqCst)`; `tail` load; CAS `head` SeqCst | `fence(SeqCst)`; count `fetch_sub` SeqCst |
+//! | `Injector::is_empty`, `len` | `head`, `tail` SeqCst loads | count SeqCst load |
+//!
+//! A stand-in that answered `is_empty` under its lock would order every
+//! emptiness check after every earlier push (lock order is total), which is
+//! exactly what the sleep protocol's fences F1–F3 exist to provide: with it,
+//! deleting those fences passed every model (see `loom-tests/README.md`).
 
 #[cfg(not(loom))]
 pub(crate) use crossbeam_deque::{Injector, Steal, Stealer, Worker};
@@ -18,6 +36,8 @@ mod locked {
     use std::collections::VecDeque;
     use std::fmt;
 
+    use crate::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+    use crate::sync::atomic::{fence, AtomicUsize};
     use crate::sync::{Arc, Mutex};
 
     /// The outcome of a steal, as crossbeam's.
@@ -39,24 +59,50 @@ mod locked {
         }
     }
 
+    /// One queue: the elements behind a lock, and their number in an atomic
+    /// that observers read without the lock (see the module docs).
+    struct Queue<T> {
+        items: Mutex<VecDeque<T>>,
+        len: AtomicUsize,
+    }
+
+    impl<T> Queue<T> {
+        fn new() -> Self {
+            Queue {
+                items: Mutex::new(VecDeque::new()),
+                len: AtomicUsize::new(0),
+            }
+        }
+    }
+
     /// A worker's own LIFO queue.
-    pub(crate) struct Worker<T>(Arc<Mutex<VecDeque<T>>>);
+    pub(crate) struct Worker<T>(Arc<Queue<T>>);
 
     /// A thief's handle on a worker's queue (steals from the other end).
-    pub(crate) struct Stealer<T>(Arc<Mutex<VecDeque<T>>>);
+    pub(crate) struct Stealer<T>(Arc<Queue<T>>);
 
     /// The global FIFO queue.
-    pub(crate) struct Injector<T>(Mutex<VecDeque<T>>);
+    pub(crate) struct Injector<T>(Queue<T>);
 
     impl<T> Worker<T> {
         pub(crate) fn new_lifo() -> Self {
-            Worker(Arc::new(Mutex::new(VecDeque::new())))
+            Worker(Arc::new(Queue::new()))
         }
         pub(crate) fn push(&self, t: T) {
-            self.0.lock().push_back(t);
+            let mut items = self.0.items.lock();
+            items.push_back(t);
+            // Release, as crossbeam's fence(Release) + Relaxed store of `back`.
+            self.0.len.fetch_add(1, Release);
         }
         pub(crate) fn pop(&self) -> Option<T> {
-            self.0.lock().pop_back()
+            let mut items = self.0.items.lock();
+            let t = items.pop_back();
+            if t.is_some() {
+                // Relaxed, as crossbeam's store of `back`; then its fence.
+                self.0.len.fetch_sub(1, Relaxed);
+            }
+            fence(SeqCst);
+            t
         }
         pub(crate) fn stealer(&self) -> Stealer<T> {
             Stealer(Arc::clone(&self.0))
@@ -65,16 +111,24 @@ mod locked {
 
     impl<T> Stealer<T> {
         pub(crate) fn steal(&self) -> Steal<T> {
-            self.0
-                .lock()
-                .pop_front()
-                .map_or(Steal::Empty, Steal::Success)
+            fence(SeqCst);
+            let mut items = self.0.items.lock();
+            match items.pop_front() {
+                Some(t) => {
+                    // SeqCst, as crossbeam's CAS of `front`.
+                    self.0.len.fetch_sub(1, SeqCst);
+                    Steal::Success(t)
+                }
+                None => Steal::Empty,
+            }
         }
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().is_empty()
+            self.len() == 0
         }
         pub(crate) fn len(&self) -> usize {
-            self.0.lock().len()
+            // As crossbeam's: fence(SeqCst) between its two Acquire loads.
+            fence(SeqCst);
+            self.0.len.load(Acquire)
         }
     }
 
@@ -86,16 +140,25 @@ mod locked {
 
     impl<T> Injector<T> {
         pub(crate) fn new() -> Self {
-            Injector(Mutex::new(VecDeque::new()))
+            Injector(Queue::new())
         }
         pub(crate) fn push(&self, t: T) {
-            self.0.lock().push_back(t);
+            let mut items = self.0.items.lock();
+            items.push_back(t);
+            // SeqCst, as crossbeam's CAS of `tail`.
+            self.0.len.fetch_add(1, SeqCst);
         }
         pub(crate) fn steal(&self) -> Steal<T> {
-            self.0
-                .lock()
-                .pop_front()
-                .map_or(Steal::Empty, Steal::Success)
+            fence(SeqCst);
+            let mut items = self.0.items.lock();
+            match items.pop_front() {
+                Some(t) => {
+                    // SeqCst, as crossbeam's CAS of `head`.
+                    self.0.len.fetch_sub(1, SeqCst);
+                    Steal::Success(t)
+                }
+                None => Steal::Empty,
+            }
         }
         /// Moves up to half (at most `limit` in all, and at most 4) into
         /// `dest`, and pops one of them.
@@ -104,24 +167,32 @@ mod locked {
             dest: &Worker<T>,
             limit: usize,
         ) -> Steal<T> {
-            let mut queue = self.0.lock();
+            fence(SeqCst);
+            let mut queue = self.0.items.lock();
             let Some(first) = queue.pop_front() else {
                 return Steal::Empty;
             };
             let extra = (queue.len() / 2).min(3).min(limit - 1);
-            let mut local = dest.0.lock();
+            let mut local = dest.0.items.lock();
+            let mut moved = 0;
             for _ in 0..extra {
                 if let Some(t) = queue.pop_front() {
                     local.push_front(t);
+                    moved += 1;
                 }
             }
+            // SeqCst, as crossbeam's CAS of `head`; Release on the
+            // destination, as a push.
+            self.0.len.fetch_sub(1 + moved, SeqCst);
+            dest.0.len.fetch_add(moved, Release);
             Steal::Success(first)
         }
         pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().is_empty()
+            self.len() == 0
         }
         pub(crate) fn len(&self) -> usize {
-            self.0.lock().len()
+            // SeqCst, as crossbeam's loads of `head` and `tail`.
+            self.0.len.load(SeqCst)
         }
     }
 

@@ -65,6 +65,8 @@ pub(crate) struct Registry {
     pub(crate) stop_hook: Option<Hook>,
     /// Per-worker counters, by index.
     pub(crate) stats: Box<[CachePadded<WorkerStats>]>,
+    /// Whether a panic handler is registered for `id` (to unregister).
+    has_panic_handler: bool,
 }
 
 impl Registry {
@@ -79,6 +81,7 @@ impl Registry {
         let id = ExecutorId::next();
         // The handler lives in the executor registry, where callback panics
         // of this pool's tasks find it from any thread.
+        let has_panic_handler = panic_handler.is_some();
         if let Some(handler) = panic_handler {
             executor::register_panic_handler(id, handler);
         }
@@ -95,6 +98,7 @@ impl Registry {
             names: names.into_boxed_slice(),
             stop_hook,
             stats: (0..workers).map(|_| CachePadded::default()).collect(),
+            has_panic_handler,
         }
     }
 
@@ -247,7 +251,9 @@ impl Drop for Registry {
                 executor::report_panic(Some(self.id), payload);
             }
         }
-        executor::unregister_panic_handler(self.id);
+        if self.has_panic_handler {
+            executor::unregister_panic_handler(self.id);
+        }
     }
 }
 

@@ -30,7 +30,7 @@ use super::latch::SpinLatch;
 use super::queue::{Injector, Steal, Stealer};
 use super::registry::{Registry, INJECTING_ONE, NOW, SHUTDOWN};
 use super::worker::WorkerThread;
-use crate::executor::{self, Target};
+use crate::executor;
 use crate::latch::{LockLatch, SetLatch};
 use crate::sync::atomic::fence;
 use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
@@ -45,11 +45,20 @@ impl Registry {
         }
         WorkerThread::with_current(|current| match current {
             Some(worker) => {
-                // A worker of this pool is marked blocked in `shutdown` while
-                // it sleeps here (other callers need not wait for it); a
-                // worker of another pool is simply busy from this pool's view.
+                // A worker of this pool is marked inside `shutdown` for the
+                // whole call (other callers need not wait for it); a worker of
+                // another pool is simply busy from this pool's view.
                 let own = ptr::eq(&*worker.registry, self);
+                let _inside = own.then(|| self.roster.enter_shutdown(worker.index));
                 loop {
+                    if own {
+                        // Drain what is queued before each look: what this
+                        // worker runs changes nobody's status, so nothing
+                        // would tell it to look again afterwards.
+                        while let Some(job) = worker.find_work() {
+                            worker.execute(job);
+                        }
+                    }
                     let latch = SpinLatch::cross(worker);
                     // SAFETY: the latch lives until it is set or unwatched,
                     // both of which happen before this iteration ends.
@@ -58,7 +67,7 @@ impl Registry {
                         self.unwatch(&latch);
                         break;
                     }
-                    worker.wait_until(&latch, own.then_some(Target::Shutdown), None);
+                    worker.wait_until(&latch, None, None);
                 }
             }
             None => loop {

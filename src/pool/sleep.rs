@@ -111,7 +111,8 @@ impl Sleep {
         // F1, SeqCst fence: pairs with F2 in `sleep` (README.md, "Why no
         // wake-up is lost"): either this load sees the sleeper, or the
         // sleeper's re-check sees our push.
-        fence(SeqCst); // mutant: drop-f1 del
+        // mutant: drop-f1 del
+        fence(SeqCst);
         let counters = self.counters.load(Relaxed);
         if searching(counters) == 0 && sleeping(counters) > 0 {
             self.wake_any();
@@ -140,8 +141,10 @@ impl Sleep {
         // Count the worker as searching *before* it may run: other producers
         // then see a searcher and do not wake a second one for the same work,
         // and the worker's own later `stop_searching` finds its count there.
-        self.shift(SEARCHING_ONE.wrapping_sub(SLEEPING_ONE), false); // mutant: notified-first swap
-                                                                     // Release: publishes the count move to the worker's Acquire load.
+        // Then NOTIFIED, Release: publishes the count move to the worker's
+        // Acquire load in `wait_notified`.
+        // mutant: notified-first swap
+        self.shift(SEARCHING_ONE.wrapping_sub(SLEEPING_ONE), false);
         slot.store(NOTIFIED, Release);
         futex::wake_one(slot);
         crate::executor::note_woke_sleeper();
@@ -182,7 +185,8 @@ impl Sleep {
             // F3, SeqCst fence: a producer that saw us searching skipped its
             // wake; pair with its F1 so that we see its push here and wake
             // someone for it (README.md, "the last searcher").
-            fence(SeqCst); // mutant: drop-f3 del
+            // mutant: drop-f3 del
+            fence(SeqCst);
             if sleeping(self.counters.load(Relaxed)) > 0 && more_work() {
                 self.wake_any();
             }
@@ -208,14 +212,17 @@ impl Sleep {
         let slot = &*self.slots[index];
         // From searching to sleeping in one RMW, *before* the slot says
         // SLEEPING: a waker that claims the slot then finds our count there.
+        // The store is Release: it pairs with the waker's Acquire CAS, so our
+        // count move happens-before the waker's move back. (F2 orders the
+        // store for producers; the latch's Release CAS for its setter.)
+        // mutant: count-after-sleeping swap
         self.shift(SLEEPING_ONE.wrapping_sub(SEARCHING_ONE), true);
-        // Release: pairs with the waker's Acquire CAS: the count move above
-        // happens-before the waker's own move back. (F2 orders the store for
-        // producers; the latch's Release CAS for its setter.)
         slot.store(SLEEPING, Release);
         // F2, SeqCst fence: pairs with F1 in `new_work` (README.md).
-        fence(SeqCst); // mutant: drop-f2 del
-        let stay_awake = has_work() || latch.is_some_and(|latch| !latch.try_sleep()); // mutant: skip-recheck s/has_work() || //
+        // mutant: drop-f2 del
+        fence(SeqCst);
+        // mutant: skip-recheck s/has_work() || //
+        let stay_awake = has_work() || latch.is_some_and(|latch| !latch.try_sleep());
         if stay_awake {
             // Take the sleep back, unless a waker got here first.
             if slot
@@ -299,7 +306,7 @@ mod tests {
         // Regression (issue 9, failure 6): the wakee's stop_searching must
         // never precede the waker's count move; with WAKING the wakee cannot
         // leave `sleep` before the move, so no interleaving wraps `searching`.
-        for _ in 0..if cfg!(miri) { 10 } else { 2_000 } {
+        for _ in 0..if cfg!(miri) { 5 } else { 200 } {
             let sleep = std::sync::Arc::new(Sleep::new(1));
             let sleeper = {
                 let sleep = std::sync::Arc::clone(&sleep);
@@ -311,7 +318,7 @@ mod tests {
                 })
             };
             while !sleep.wake_specific(0) {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
             sleeper.join().unwrap();
             assert_eq!(sleep.counters.load(Relaxed), 0);

@@ -17,7 +17,7 @@ use super::latch::SpinLatch;
 use super::queue::Worker;
 use super::registry::Registry;
 use super::sleep::Idle;
-use crate::executor::{self, Target};
+use crate::executor;
 use crate::sync::atomic::AtomicBool;
 use crate::sync::spin::spin_until;
 use crate::sync::Arc;
@@ -154,7 +154,7 @@ impl WorkerThread {
     pub(crate) fn wait_until(
         &self,
         latch: &SpinLatch<'_>,
-        blocked: Option<Target<'_>>,
+        blocked: Option<&[usize]>,
         thief: Option<usize>,
     ) {
         if !latch.probe() {
@@ -166,7 +166,7 @@ impl WorkerThread {
     fn wait_until_cold(
         &self,
         latch: &SpinLatch<'_>,
-        blocked: Option<Target<'_>>,
+        blocked: Option<&[usize]>,
         thief: Option<usize>,
     ) {
         // Callers own frames that other threads may still use until the
@@ -192,7 +192,7 @@ impl WorkerThread {
             if spin_until(HELP_SPIN, None, || latch.probe() || registry.has_work()) {
                 continue;
             }
-            let _blocked = blocked.map(|target| registry.roster.block(self.index, target));
+            let _blocked = blocked.map(|keys| registry.roster.block(self.index, keys));
             sleep.sleep(
                 self.index,
                 &mut idle,

@@ -149,6 +149,7 @@ impl<T> Callbacks<T> {
         loop {
             // AcqRel: Acquire the pushed nodes; Release nothing in particular
             // (the swap is what later pushes chain onto).
+            // mutant: callback-twice s/self.head.swap(draining(), AcqRel)/self.head.load(Acquire)/
             let mut node = self.head.swap(draining(), AcqRel);
             if node == draining() {
                 // Nothing new: try to close. Release: publishes the callbacks'

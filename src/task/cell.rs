@@ -324,7 +324,8 @@ impl<T> Core<T> {
             Err(err) if err.is_panic() => Ended::Panic,
             _ => Ended::Value,
         };
-        self.store_outcome(outcome); // mutant: outcome-after-complete swap
+        // mutant: outcome-after-complete swap
+        self.store_outcome(outcome);
         let published = self.publish(ended);
         match published {
             Published::Finished(wake) => self.wake(wake),
@@ -374,6 +375,7 @@ impl<T> Core<T> {
         if wake.futex {
             futex::wake_all(self.state.futex_word());
         }
+        // mutant: waiters-not-released s/wake.waiters/false/
         if wake.waiters {
             self.waiters.release();
         }
@@ -420,7 +422,7 @@ impl<T> Core<T> {
             // (which clears PARKED) makes this return at once. A worker is
             // marked blocked on this task meanwhile (for `shutdown`).
             let key = [self.key()];
-            let slept = executor::blocked_on(&key, || {
+            let slept = executor::blocked_on(&key, deadline.is_some(), || {
                 futex::wait(self.state.futex_word(), seen.bits(), deadline)
             });
             match slept {

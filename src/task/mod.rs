@@ -21,7 +21,6 @@ use std::time::Duration;
 use self::cell::{Core, HandleRef, RunnerRef};
 pub(crate) use self::error::panic_message;
 pub use self::error::TaskError;
-pub(crate) use self::waiters::Registered;
 use crate::event::Event;
 use crate::executor::{self, ExecutorId};
 use crate::sync::Instant;
@@ -274,13 +273,19 @@ impl<T: Send + 'static> Task<T> {
 
     /// Registers `event` to be set when the task is done (for `wait` on
     /// several tasks); see `waiters.rs`.
-    pub(crate) fn register_waiter(&self, event: &Event) -> Registered {
-        self.core().waiters.register(&self.core().state, event)
+    pub(crate) fn register_waiter(&self, event: &Event) {
+        self.core().waiters.register(&self.core().state, event);
     }
 
     /// Removes `event` if it is still registered.
     pub(crate) fn unregister_waiter(&self, event: &Event) {
         self.core().waiters.unregister(event);
+    }
+
+    /// How many waiters are registered on the task (for the loom models).
+    #[cfg(loom)]
+    pub(crate) fn registered_waiters(&self) -> usize {
+        self.core().waiters.len()
     }
 
     /// Returns `true` once the task is done: it finished (with a value or a

@@ -330,8 +330,8 @@ impl State {
     }
 
     /// A waiter of several tasks registered in the list: sets `WAITERS`.
-    /// Returns the state before; if it was terminal, the completer will not
-    /// release the list, so the caller removes itself.
+    /// Returns the state before (unused by the protocol, which re-checks;
+    /// see `waiters.rs`).
     pub(crate) fn mark_waiters(&self) -> Snapshot {
         // AcqRel: Acquire to see the outcome state if already terminal;
         // Release orders the list entry (written under the list's lock, which

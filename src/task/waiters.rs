@@ -11,9 +11,8 @@
 //! Protocol, with the state word's `WAITERS` bit:
 //!
 //! 1. A waiter locks the list, appends its event, sets `WAITERS` (an RMW on
-//!    the state word) and unlocks. If the RMW found the task already
-//!    terminal, the completer may have released the list before the entry
-//!    was there: the waiter removes it again and treats the task as done.
+//!    the state word) and unlocks. Then it checks whether the task is done,
+//!    and sleeps on its event only if not.
 //! 2. The terminal transition (complete or cancel) clears `WAITERS` and
 //!    reports whether it was set; if so the completer locks the list, sets
 //!    every event *under the lock*, and empties it.
@@ -22,14 +21,17 @@
 //!
 //! The two RMWs on the state word in steps 1 and 2 are totally ordered, so
 //! either the completer sees `WAITERS` (and releases the list after the
-//! waiter's unlock), or the waiter sees the terminal state. Setting the
-//! events under the lock means a waiter that has left (step 3 takes the
-//! lock) is never signalled after it freed its event.
+//! waiter's unlock: the event is set), or the waiter's RMW comes second and
+//! its check afterwards sees the task done. (A completion that came first
+//! leaves the entry in the list until step 3 removes it: the waiter needs
+//! no special case for it; the mutation check confirmed that one is
+//! redundant.) Setting the events under the lock means a waiter that has
+//! left (step 3 takes the lock) is never signalled after it freed its event.
 
 use std::fmt;
 use std::ptr;
 
-use super::state::State;
+use super::state::{Snapshot, State};
 use crate::event::Event;
 use crate::sync::Mutex;
 
@@ -48,16 +50,6 @@ pub(crate) struct Waiters {
     list: Mutex<Vec<Entry>>,
 }
 
-/// Whether [`Waiters::register`] registered the event.
-#[must_use = "an event that was not registered will never be set by this task"]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Registered {
-    /// The event will be set when the task completes (until removed).
-    Yes,
-    /// The task is already done: nothing was registered.
-    AlreadyDone,
-}
-
 impl Waiters {
     /// An empty list.
     pub(crate) fn new() -> Waiters {
@@ -67,20 +59,24 @@ impl Waiters {
     }
 
     /// Registers `event` to be set when the task whose state is `state`
-    /// completes (step 1).
-    pub(crate) fn register(&self, state: &State, event: &Event) -> Registered {
+    /// completes (step 1). The caller must check whether the task is done
+    /// afterwards, before it sleeps.
+    pub(crate) fn register(&self, state: &State, event: &Event) {
         let mut list = self.list.lock();
         list.push(Entry(event));
-        if state.mark_waiters().is_terminal() {
-            list.pop();
-            return Registered::AlreadyDone;
-        }
-        Registered::Yes
+        // The RMW orders this registration against the terminal transition.
+        let _: Snapshot = state.mark_waiters();
     }
 
     /// Removes `event` if it is still registered (step 3).
     pub(crate) fn unregister(&self, event: &Event) {
         self.list.lock().retain(|entry| !ptr::eq(entry.0, event));
+    }
+
+    /// How many events are registered (for the loom models).
+    #[cfg(loom)]
+    pub(crate) fn len(&self) -> usize {
+        self.list.lock().len()
     }
 
     /// The task completed: sets every registered event and empties the list

@@ -1,0 +1,53 @@
+//! loom models of the sleep/wake protocol on its own: the real `Sleep` and
+//! the real queue stand-in (no more ordering than crossbeam's injector),
+//! driven as the worker loop drives them (`loom_hooks::Sleepers`). The
+//! whole-pool models in `pool.rs` cover the same protocol inside the real
+//! pool; these reach the hand-offs that need more preemptions there.
+#![cfg(loom)]
+
+use loom::sync::atomic::AtomicUsize;
+use loom::sync::atomic::Ordering::SeqCst;
+use loom::sync::Arc;
+use loom::thread;
+use stealpool::loom_hooks::Sleepers;
+use stealpool::Event;
+
+/// Job 0 blocks its worker until job 1 has run. Two workers, two jobs
+/// pushed one after the other: a producer that sees a searcher skips its
+/// wake, so the searcher, finding job 0 as the last searcher, must see job 1
+/// queued and wake the sleeper (F3). Each job runs exactly once; a lost
+/// wake-up is a loom deadlock. Kills: drop-f3 (and F1/F2 deletions).
+#[test]
+fn last_searcher_wakes_the_next() {
+    loom::model(|| {
+        let sleepers = Sleepers::new(2);
+        let second_ran = Arc::new(Event::new());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..2)
+            .map(|index| {
+                let (sleepers, second_ran, runs) = (
+                    Arc::clone(&sleepers),
+                    Arc::clone(&second_ran),
+                    Arc::clone(&runs),
+                );
+                thread::spawn(move || {
+                    sleepers.work(index, |job| {
+                        if job == 0 {
+                            second_ran.wait();
+                        } else {
+                            second_ran.set();
+                        }
+                        runs.fetch_add(1, SeqCst);
+                        true
+                    });
+                })
+            })
+            .collect();
+        sleepers.push(0);
+        sleepers.push(1);
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert_eq!(runs.load(SeqCst), 2);
+    });
+}
