@@ -167,22 +167,7 @@ pub(crate) fn take_woke_sleeper() -> bool {
 #[inline]
 pub(crate) fn running<R>(key: usize, f: impl FnOnce() -> R) -> R {
     match current_seat() {
-        Some((roster, index)) => {
-            let seat = &roster.seats[index];
-            let node = Running {
-                key,
-                // Relaxed: only this thread writes the list head.
-                outer: seat.running.load(Relaxed),
-            };
-            // Relaxed: read by other threads only under `status` while this
-            // seat is blocked, which the mutex orders after this store.
-            seat.running.store(ptr::addr_of!(node).cast_mut(), Relaxed);
-            let _pop = PopRunning {
-                seat,
-                outer: node.outer,
-            };
-            f()
-        }
+        Some((roster, index)) => roster.running(index, key, f),
         None => f(),
     }
 }
@@ -342,6 +327,27 @@ impl Roster {
             closing: AtomicBool::new(false),
             watchers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Runs `f` with `key` recorded as a job running on seat `index` (the
+    /// calling thread's own): a node on this frame, linked as the newest of
+    /// the seat's running jobs until `f` returns or unwinds.
+    #[inline]
+    pub(crate) fn running<R>(&self, index: usize, key: usize, f: impl FnOnce() -> R) -> R {
+        let seat = &self.seats[index];
+        let node = Running {
+            key,
+            // Relaxed: only this thread writes the list head.
+            outer: seat.running.load(Relaxed),
+        };
+        // Relaxed: read by other threads only under `status` while this seat
+        // is blocked, which the mutex orders after this store.
+        seat.running.store(ptr::addr_of!(node).cast_mut(), Relaxed);
+        let _pop = PopRunning {
+            seat,
+            outer: node.outer,
+        };
+        f()
     }
 
     /// Whether the calling thread holds a seat of this roster.

@@ -25,7 +25,7 @@ use std::marker::PhantomData;
 use std::panic::resume_unwind;
 
 use crate::latch::SetLatch;
-use crate::pool::job::{Job, ScopedJob};
+use crate::pool::job::{Job, ScopedJob, ScopedRun, WithScope};
 use crate::pool::latch::SpinLatch;
 use crate::pool::registry::Registry;
 use crate::pool::worker::WorkerThread;
@@ -102,25 +102,25 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // the queue (push/steal synchronise); nothing is published here.
         self.pending.fetch_add(1, Relaxed);
         let scope = ScopePtr(self as *const Self as *const ());
-        let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || {
-            let scope = scope;
-            // SAFETY: the scope outlives this job: its owner waits for
-            // `pending` to reach zero, which needs this job's decrement.
-            let this = unsafe { &*(scope.0 as *const Scope<'scope, 'env>) };
-            if let Err(payload) = unwind::catch(f) {
-                this.record_panic(payload);
-            }
-            this.finish_one();
+        let job: Box<dyn ScopedRun + 'scope> = Box::new(WithScope {
+            scope: self.key(),
+            f: move || {
+                let scope = scope;
+                // SAFETY: the scope outlives this job: its owner waits for
+                // `pending` to reach zero, which needs this job's decrement.
+                let this = unsafe { &*(scope.0 as *const Scope<'scope, 'env>) };
+                if let Err(payload) = unwind::catch(f) {
+                    this.record_panic(payload);
+                }
+                this.finish_one();
+            },
         });
         // SAFETY: only the lifetime is erased. The job borrows data that
         // outlives `'scope`, and the scope's owner does not return before
         // the job has run (it waits for `pending`), so the job never runs
         // after its borrows end.
-        let run: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
-        let job = Job::Scoped(ScopedJob {
-            scope: self.key(),
-            run,
-        });
+        let job: ScopedJob = unsafe { std::mem::transmute(job) };
+        let job = Job::Scoped(job);
         WorkerThread::with_current_of(self.registry, |worker| match worker {
             Some(worker) => worker.push(job),
             // Another thread (outside the pool, or a worker of another pool):

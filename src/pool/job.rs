@@ -39,7 +39,7 @@ impl Job {
             Job::Task(task) => task.key(),
             Job::Spawn(_) => 0,
             Job::Stack(job) => job.key(),
-            Job::Scoped(job) => job.scope,
+            Job::Scoped(job) => job.scope(),
         }
     }
 
@@ -49,40 +49,43 @@ impl Job {
         matches!(self, Job::Stack(_) | Job::Scoped(_))
     }
 
-    /// Runs the job on this thread. A `spawn`'s panic (and any panic that
-    /// escapes the other kinds, which catch their own) is returned for the
-    /// caller to report.
-    pub(crate) fn run(self) -> Result<(), Payload> {
+    /// Runs the job on this thread.
+    ///
+    /// May unwind with a foreign panic — a `spawn`'s, or one from a `Drop`
+    /// the job runs (a task's result whose handle is gone) — never with one
+    /// that leaves the job half done: tasks and scope jobs catch their
+    /// closures' panics themselves, and a stack job never unwinds. The caller
+    /// catches and reports (`WorkerThread::execute`, [`dispose`]).
+    pub(crate) fn run(self) {
         match self {
-            Job::Task(task) => {
-                task.run();
-                Ok(())
-            }
-            Job::Spawn(f) => unwind::catch(f),
+            Job::Task(task) => task.run(),
+            Job::Spawn(f) => f(),
             Job::Stack(job) => {
                 // SAFETY: a `JobRef` in a queue points to a live job whose
                 // owner blocks until it has run, and is executed once: it was
                 // queued once and taken out by exactly one pop or steal.
                 unsafe { job.execute() };
-                Ok(())
             }
-            Job::Scoped(job) => unwind::catch(job.run),
+            Job::Scoped(job) => job.run(),
         }
     }
 
     /// Disposes of the job during `shutdown_now`: a task is cancelled, a
     /// spawned closure is dropped unrun, and a stack job or a scope's job
-    /// still runs (its owner is blocked on it).
-    pub(crate) fn abandon(self) -> Result<(), Payload> {
+    /// still runs (its owner is blocked on it). May unwind as `run` does.
+    pub(crate) fn abandon(self) {
         match self {
-            Job::Task(task) => {
-                task.cancel();
-                Ok(())
-            }
-            Job::Spawn(f) => unwind::drop_caught(f),
+            Job::Task(task) => task.cancel(),
+            Job::Spawn(f) => drop(f),
             waited_on @ (Job::Stack(_) | Job::Scoped(_)) => waited_on.run(),
         }
     }
+}
+
+/// [`Job::abandon`] outside a worker's `execute`, catching what it throws;
+/// the caller reports it.
+pub(crate) fn dispose(job: Job) -> Result<(), Payload> {
+    unwind::catch(move || job.abandon())
 }
 
 impl fmt::Debug for Job {
@@ -96,13 +99,36 @@ impl fmt::Debug for Job {
     }
 }
 
-/// A `Scope::spawn`ed closure and the address of its scope (its key).
-pub(crate) struct ScopedJob {
+/// A `Scope::spawn`ed closure with the address of its scope (its key), in
+/// one allocation: a [`Job`] stays three words, as small as a deque slot of
+/// the other kinds.
+pub(crate) type ScopedJob = Box<dyn ScopedRun>;
+
+/// What a [`ScopedJob`] can do.
+pub(crate) trait ScopedRun: Send {
     /// The scope's address: what the scope's owner waits on.
+    fn scope(&self) -> usize;
+    /// Runs the closure (wrapped by the scope: it catches the user's panic
+    /// and counts the job done).
+    fn run(self: Box<Self>);
+}
+
+/// A closure `f` spawned into the scope at address `scope`.
+pub(crate) struct WithScope<F> {
+    /// The scope's address.
     pub(crate) scope: usize,
-    /// The closure, wrapped by the scope (it catches the user's panic and
-    /// counts the job done).
-    pub(crate) run: Box<dyn FnOnce() + Send + 'static>,
+    /// The scope's wrapper around the user's closure.
+    pub(crate) f: F,
+}
+
+impl<F: FnOnce() + Send> ScopedRun for WithScope<F> {
+    fn scope(&self) -> usize {
+        self.scope
+    }
+
+    fn run(self: Box<Self>) {
+        (self.f)();
+    }
 }
 
 /// A type-erased pointer to a [`StackJob`].

@@ -73,6 +73,20 @@ mod locked {
                 len: AtomicUsize::new(0),
             }
         }
+
+        /// A thief's steal from the front: as crossbeam's, a `fence(SeqCst)`
+        /// before it looks, and a SeqCst RMW (its CAS of `front`/`head`).
+        fn steal_front(&self) -> Steal<T> {
+            fence(SeqCst);
+            let mut items = self.items.lock();
+            match items.pop_front() {
+                Some(t) => {
+                    self.len.fetch_sub(1, SeqCst);
+                    Steal::Success(t)
+                }
+                None => Steal::Empty,
+            }
+        }
     }
 
     /// A worker's own LIFO queue.
@@ -111,16 +125,7 @@ mod locked {
 
     impl<T> Stealer<T> {
         pub(crate) fn steal(&self) -> Steal<T> {
-            fence(SeqCst);
-            let mut items = self.0.items.lock();
-            match items.pop_front() {
-                Some(t) => {
-                    // SeqCst, as crossbeam's CAS of `front`.
-                    self.0.len.fetch_sub(1, SeqCst);
-                    Steal::Success(t)
-                }
-                None => Steal::Empty,
-            }
+            self.0.steal_front()
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.len() == 0
@@ -149,16 +154,7 @@ mod locked {
             self.0.len.fetch_add(1, SeqCst);
         }
         pub(crate) fn steal(&self) -> Steal<T> {
-            fence(SeqCst);
-            let mut items = self.0.items.lock();
-            match items.pop_front() {
-                Some(t) => {
-                    // SeqCst, as crossbeam's CAS of `head`.
-                    self.0.len.fetch_sub(1, SeqCst);
-                    Steal::Success(t)
-                }
-                None => Steal::Empty,
-            }
+            self.0.steal_front()
         }
         /// Moves up to half (at most `limit` in all, and at most 4) into
         /// `dest`, and pops one of them.

@@ -247,7 +247,7 @@ impl Drop for Registry {
         // Jobs still queued here can only be ones nobody will run (the
         // workers have exited): dispose of them as `shutdown_now` would.
         while let Some(job) = self.injector.steal().success() {
-            if let Err(payload) = job.abandon() {
+            if let Err(payload) = super::job::dispose(job) {
                 executor::report_panic(Some(self.id), payload);
             }
         }

@@ -152,7 +152,7 @@ impl Registry {
         let mut dispose = |job: Job| {
             if job.is_waited_on() {
                 waited_on.push(job);
-            } else if let Err(payload) = job.abandon() {
+            } else if let Err(payload) = super::job::dispose(job) {
                 executor::report_panic(Some(self.id), payload);
             }
         };

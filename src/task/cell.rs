@@ -57,7 +57,10 @@ enum Published {
     Complete(Wake),
 }
 
-/// The whole allocation: the core, then the closure.
+/// The whole allocation: the core, then the closure. `repr(C)` with the core
+/// first: the allocation's address is the core's, so the scheduler's
+/// type-erased reference knows the task's key without a virtual call.
+#[repr(C)]
 struct TaskCell<F, T> {
     core: Core<T>,
     /// The closure, until claimed or cancelled (access rule 1).
@@ -81,9 +84,9 @@ pub(crate) trait RunTask: Send + Sync {
     /// Whether the task has not been claimed or cancelled yet (a hint).
     fn is_pending(&self) -> bool;
     /// The task's key: the address of its core (what its waiters wait on).
+    /// (Only the loom build asks the cell; see `runner_key`.)
+    #[cfg(loom)]
     fn key(&self) -> usize;
-    /// The pool that runs it, if any.
-    fn home(&self) -> Option<ExecutorId>;
 }
 
 /// The handle's reference to the shared allocation.
@@ -116,7 +119,28 @@ where
         core: Core::pending(home),
         func: UnsafeCell::new(Some(f)),
     };
-    share(cell)
+    let (handle, runner) = share(cell);
+    debug_assert_eq!(
+        runner_key(&runner),
+        handle.core().key(),
+        "TaskCell is repr(C), core first"
+    );
+    (handle, runner)
+}
+
+/// The key of the task behind `runner`: its core's address (see
+/// `TaskCell`).
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn runner_key(runner: &RunnerRef) -> usize {
+    Arc::as_ptr(runner).cast::<()>() as usize
+}
+
+/// The key of the task behind `runner` (loom build: the cell is boxed once
+/// more, so ask it).
+#[cfg(loom)]
+pub(crate) fn runner_key(runner: &RunnerRef) -> usize {
+    runner.key()
 }
 
 /// Splits `cell` into the handle's and the scheduler's references.
@@ -152,9 +176,6 @@ where
         fn key(&self) -> usize {
             self.0.key()
         }
-        fn home(&self) -> Option<ExecutorId> {
-            self.0.home()
-        }
     }
     let boxed: Box<dyn TaskOps<T>> = Box::new(cell);
     let handle = Arc::new(boxed);
@@ -181,6 +202,8 @@ pub(crate) fn new_promise<T: Send + 'static>() -> (HandleRef<T>, HandleRef<T>) {
 /// A core that is born finished with `outcome` (a rejected submission).
 pub(crate) fn finished_core<T: Send + 'static>(outcome: Result<T, TaskError>) -> HandleRef<T> {
     /// A task with no closure: it can be neither run nor cancelled.
+    /// (`repr(C)`: its address is its core's, as for `TaskCell`.)
+    #[repr(C)]
     struct Finished<T>(Core<T>);
     impl<T: Send> RunTask for Finished<T> {
         fn try_run(&self) -> bool {
@@ -192,11 +215,9 @@ pub(crate) fn finished_core<T: Send + 'static>(outcome: Result<T, TaskError>) ->
         fn is_pending(&self) -> bool {
             false
         }
+        #[cfg(loom)]
         fn key(&self) -> usize {
-            &self.0 as *const Core<T> as usize
-        }
-        fn home(&self) -> Option<ExecutorId> {
-            None
+            self.0.key()
         }
     }
     impl<T: Send> TaskOps<T> for Finished<T> {
@@ -269,12 +290,9 @@ where
         self.core.state.load_relaxed().is_pending()
     }
 
+    #[cfg(loom)]
     fn key(&self) -> usize {
         self.core.key()
-    }
-
-    fn home(&self) -> Option<ExecutorId> {
-        self.core.home
     }
 }
 

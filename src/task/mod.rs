@@ -101,33 +101,28 @@ pub(crate) struct Runnable(RunnerRef);
 
 impl Runnable {
     /// Runs the task on this thread, unless it was claimed or cancelled.
-    /// Never unwinds (see [`release`](Self::release)).
+    ///
+    /// The closure's panic is the task's outcome. But with the handle gone,
+    /// dropping this last reference drops the outcome, a user value whose
+    /// `Drop` may panic: that panic propagates, and the caller catches it
+    /// (a worker's `execute` does, and reports it to the pool's handler, so
+    /// the worker lives on).
     pub(crate) fn run(self) {
         self.0.try_run();
-        self.release();
     }
 
-    /// Cancels the task, unless it was claimed already. Never unwinds.
+    /// Cancels the task, unless it was claimed already. May unwind from the
+    /// drop of the last reference, as [`run`](Self::run).
     pub(crate) fn cancel(self) {
         self.0.try_cancel();
-        self.release();
     }
 
-    /// The task's key (what its waiters wait on).
+    /// The task's key (what its waiters wait on): the address of its core,
+    /// which is the address of the allocation (`TaskCell` is `repr(C)`, core
+    /// first), read without a virtual call.
     #[inline]
     pub(crate) fn key(&self) -> usize {
-        self.0.key()
-    }
-
-    /// Drops the scheduler's reference. If the handle is gone, this drops the
-    /// task's allocation with its outcome, a user value whose `Drop` may
-    /// panic: the panic is caught and reported to the task's pool, like any
-    /// task panic, so the worker lives on.
-    fn release(self) {
-        let home = self.0.home();
-        if let Err(payload) = unwind::drop_caught(self) {
-            executor::report_panic(home, payload);
-        }
+        cell::runner_key(&self.0)
     }
 }
 
