@@ -99,6 +99,17 @@ impl Reports {
     }
 }
 
+/// The Drop panic reached the panic handler, and the pool (leaked on
+/// failure, see the callers) still runs tasks and drops cleanly.
+fn assert_reported_and_serving(reports: &Reports, pool: ManuallyDrop<ThreadPool>) {
+    assert!(
+        reports.wait_for("bomb", PROMPTLY),
+        "the panic handler never got the Drop panic"
+    );
+    assert_still_runs(&pool);
+    drop(ManuallyDrop::into_inner(pool));
+}
+
 /// A pool of `threads` workers whose panic handler records into the
 /// returned `Reports`.
 fn pool_with_reports(threads: usize) -> (ThreadPool, Arc<Reports>) {
@@ -225,7 +236,7 @@ fn two_on_done_callbacks_call_shutdown_at_once() {
 /// Failure 1c: the last two `Arc<ThreadPool>`s are dropped by two tasks
 /// running side by side on the pool's two workers. Only the last drop runs
 /// `shutdown()` (on a worker, with a sibling still finishing its task).
-/// Fixed: both tasks finish and the pool's drop returns. (Today this passes:
+/// Fixed: both tasks finish and the pool's drop returns. (It passed before the fix too:
 /// only one of two `Arc` drops can be the last, so only one shutdown runs;
 /// two concurrent worker-side shutdowns are 1a and 1b.)
 #[test]
@@ -281,18 +292,13 @@ fn detached_result_whose_drop_panics_keeps_the_worker() {
         });
         drop(task); // detached before it runs: the worker drops the Bomb
         gate.set();
-        assert!(
-            reports.wait_for("bomb", PROMPTLY),
-            "the panic handler never got the Drop panic"
-        );
-        assert_still_runs(&pool);
-        drop(ManuallyDrop::into_inner(pool));
+        assert_reported_and_serving(&reports, pool);
     });
 }
 
 /// Failure 2 (spawn payload): a `spawn` that panics with a payload whose own
 /// `Drop` panics, on a pool with a panic handler (which drops the payload)
-/// and on one without (where the worker drops it, and today dies). Fixed:
+/// and on one without (where the worker drops it, and before the fix died). Fixed:
 /// on both pools the worker survives, later work runs and the drop returns.
 #[test]
 fn spawn_panic_payload_whose_drop_panics_keeps_the_worker() {
@@ -325,7 +331,7 @@ fn spawn_panic_payload_whose_drop_panics_keeps_the_worker() {
 
 /// Failure 2 (task payload): a detached `submit` that panics with a payload
 /// whose `Drop` panics; the worker drops the task's error (the last
-/// reference) and today dies. Fixed: the handler gets the Drop panic, later
+/// reference) and before the fix died. Fixed: the handler gets the Drop panic, later
 /// tasks run, the drop returns.
 #[test]
 fn detached_task_panic_payload_whose_drop_panics_keeps_the_worker() {
@@ -342,12 +348,7 @@ fn detached_task_panic_payload_whose_drop_panics_keeps_the_worker() {
         });
         drop(task); // detached: the worker drops the error and its payload
         gate.set();
-        assert!(
-            reports.wait_for("bomb", PROMPTLY),
-            "the panic handler never got the Drop panic"
-        );
-        assert_still_runs(&pool);
-        drop(ManuallyDrop::into_inner(pool));
+        assert_reported_and_serving(&reports, pool);
     });
 }
 
@@ -358,7 +359,7 @@ fn detached_task_panic_payload_whose_drop_panics_keeps_the_worker() {
 /// Failure 3 (scope): the scope's owner, waiting for job S that worker 1
 /// stole (S borrows from outside the scope), runs a detached task D from its
 /// own deque; D opens S's gate and returns a value whose `Drop` panics.
-/// Today the panic unwinds out of `scope` while S still runs (unsound).
+/// Before the fix, the panic unwinds out of `scope` while S still runs (unsound).
 /// Fixed: `scope`/`install` return normally, S had finished by then, and the
 /// panic handler got the Drop panic.
 #[test]
@@ -408,7 +409,7 @@ fn drop_panic_while_scope_waits_for_a_stolen_job() {
 /// Failure 3 (join): as the scope case, with `join(a, b)`: `b` (borrowing
 /// from the caller) is stolen by worker 1 and waits at a gate; `a` submits
 /// the detached bomb task D (which opens the gate) and returns; the owner
-/// pops D while it waits for `b`. Today the Drop panic unwinds out of `join`
+/// pops D while it waits for `b`. Before the fix the Drop panic unwinds out of `join`
 /// while `b` still runs. Fixed: `join` returns normally after `b` finished,
 /// and the panic handler got the Drop panic.
 #[test]
@@ -465,7 +466,7 @@ fn drop_panic_while_join_waits_for_a_stolen_half() {
 // ---------------------------------------------------------------------------
 
 /// Failure 4: inside a live scope, a thread outside the pool calls
-/// `Scope::spawn` after another thread began `shutdown()`; today the
+/// `Scope::spawn` after another thread began `shutdown()`; before the fix the
 /// spawn's inject is refused and hits `unreachable!`. Fixed: the spawned job
 /// runs before the scope returns, and the scope and the shutdown both
 /// return.
@@ -514,7 +515,7 @@ fn scope_spawn_from_outside_thread_after_shutdown_began() {
 
 /// Failure 5: worker 0 waits in `join` for `b`, which worker 1 stole and
 /// which waits for event E; once worker 0 is asleep, an outside thread
-/// `spawn`s the job that sets E. Today the job sits in the injector and
+/// `spawn`s the job that sets E. Before the fix the job sits in the injector and
 /// nobody wakes for it: hang. Fixed: a worker waiting for a stolen half
 /// wakes for new work, runs the job, and `join` returns.
 #[test]
@@ -564,7 +565,7 @@ fn two_single_thread_pools() -> (ThreadPool, ThreadPool) {
 }
 
 /// Failure 7a: A's only worker blocks in `b.install`, whose closure waits on
-/// a task of A: today nobody runs it (deadlock). Fixed: the waiting worker
+/// a task of A: before the fix nobody ran it (deadlock). Fixed: the waiting worker
 /// of A helps its own pool; the value comes back.
 #[test]
 fn cross_pool_install_waits_on_a_task_of_the_outer_pool() {
@@ -608,7 +609,7 @@ fn cross_pool_scope_waits_on_a_task_of_the_outer_pool() {
 }
 
 /// Failure 7d: rayon's `mutual_install`: `a.install(|| b.install(||
-/// a.install(|| 42)))`; today A's only worker blocks in `b.install` and the
+/// a.install(|| 42)))`; before the fix A's only worker blocks in `b.install` and the
 /// inner `a.install` is never run. Fixed: 42.
 #[test]
 fn mutual_install() {
@@ -641,7 +642,7 @@ fn mutual_install_sleepy() {
 // ---------------------------------------------------------------------------
 
 /// Failure 9a: `b` of a `join`, stolen by worker 1, calls `pool.shutdown()`
-/// while worker 0 waits in the `join` for it; today the shutdown waits for
+/// while worker 0 waits in the `join` for it; before the fix the shutdown waits for
 /// worker 0 to leave, which waits for `b`: hang. Fixed: `shutdown()`
 /// returns without waiting for the worker that waits on the caller's own
 /// job, the `join` returns, and a later outside `shutdown` returns.
@@ -673,7 +674,7 @@ fn shutdown_from_a_stolen_join_half() {
 }
 
 /// Failure 9b: a scope job, stolen by worker 1, calls `pool.shutdown()`
-/// while the scope's owner (worker 0) waits for it: hang today. Fixed: the
+/// while the scope's owner (worker 0) waits for it: it hung before the fix. Fixed: the
 /// shutdown returns, the scope returns, a later outside `shutdown` returns.
 #[test]
 fn shutdown_from_a_stolen_scope_job() {
@@ -701,7 +702,7 @@ fn shutdown_from_a_stolen_scope_job() {
 
 /// Failure 9c: task X (worker 0) joins task Y, already running on worker 1,
 /// and Y calls `pool.shutdown()`: the shutdown waits for worker 0, which
-/// waits for Y: hang today. Fixed: the shutdown returns, Y and X finish, a
+/// waits for Y: it hung before the fix. Fixed: the shutdown returns, Y and X finish, a
 /// later outside `shutdown` returns.
 #[test]
 fn shutdown_from_a_task_that_another_task_joins() {

@@ -159,7 +159,7 @@ fn timed_polling_leaves_memory_flat() {
             "a dropped .await × 20 000 grew live memory by {grown} bytes"
         );
 
-        // `wait(.., Some(timeout))` that times out: today each call leaves a
+        // `wait(.., Some(timeout))` that times out: before the fix each call left a
         // callback on every pending task.
         let timeouts = [Duration::from_nanos(1), tick];
         for timeout in timeouts {

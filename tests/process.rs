@@ -167,6 +167,24 @@ fn make_explosive(_: ()) -> Explosive {
 fn not_registered(x: u32) -> u32 {
     x
 }
+/// Set by `main` once `bootstrap` returned: only the parent gets there.
+static IN_PARENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// A result whose `Drop` panics, in the parent only (a worker drops its copy
+/// after sending it, and must not fail for that).
+#[derive(Serialize, Deserialize)]
+struct Grenade;
+impl Drop for Grenade {
+    fn drop(&mut self) {
+        if IN_PARENT.load(Ordering::SeqCst) {
+            panic!("Grenade dropped in the parent");
+        }
+    }
+}
+/// Waits for the gate file, then returns a `Grenade`.
+fn make_grenade(path: String) -> Grenade {
+    wait_for_file(path);
+    Grenade
+}
 
 static TASKS: Registry = registry![
     echo,
@@ -192,6 +210,7 @@ static TASKS: Registry = registry![
     wait_for_file,
     abort_on_two,
     pid_of,
+    make_grenade,
 ];
 
 /// A registry that differs from `TASKS` (for the mismatch test).
@@ -208,6 +227,7 @@ fn main() {
         process::bootstrap(&OTHER);
     }
     process::bootstrap(&TASKS);
+    IN_PARENT.store(true, Ordering::SeqCst);
     if std::env::var_os(PARENT_MODE).is_some() {
         return parent_mode();
     }
@@ -537,6 +557,20 @@ fn cancel_until_handed_over() {
     gate.open();
     assert!(busy.join().is_ok());
     assert_eq!(pool.submit(remote!(add), (1, 2)).join().unwrap(), 3);
+}
+
+/// Issue 9, failure 2: a detached task's result whose `Drop` panics is
+/// dropped by the slot thread that completes it (the last reference). The
+/// panic is caught; the slot thread lives on and later tasks still run.
+fn a_result_whose_drop_panics_keeps_the_slot() {
+    let pool = pool(1);
+    let gate = Gate::new();
+    drop(pool.submit(remote!(make_grenade), gate.path()));
+    gate.open();
+    for i in 0..3 {
+        assert_eq!(pool.submit(remote!(add), (i, 1)).join().unwrap(), i + 1);
+    }
+    pool.shutdown();
 }
 
 fn shutdown_finishes_queued_work() {
@@ -963,6 +997,7 @@ const TESTS: &[Test] = tests![
     wait_timeout_never_kills,
     max_tasks_per_child_recycles,
     cancel_until_handed_over,
+    a_result_whose_drop_panics_keeps_the_slot,
     shutdown_finishes_queued_work,
     shutdown_now_cancels_queued_work,
     kill_fails_running_and_cancels_queued,
