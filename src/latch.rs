@@ -135,10 +135,10 @@ impl CoreLatch {
     }
 
     /// The owner, a thread outside the pools, blocks until the latch is set:
-    /// spins briefly, then moves `UNSET → PARKED` and sleeps on the futex
-    /// while the word is `PARKED`, re-checking on every return.
-    pub(crate) fn wait_parked(&self) {
-        if self.probe() || spin_until(SPIN_BUDGET, None, || self.probe()) {
+    /// spins briefly (if `spin`), then moves `UNSET → PARKED` and sleeps on
+    /// the futex while the word is `PARKED`, re-checking on every return.
+    pub(crate) fn wait_parked(&self, spin: bool) {
+        if self.probe() || (spin && spin_until(SPIN_BUDGET, None, || self.probe())) {
             return;
         }
         loop {
@@ -204,7 +204,15 @@ impl LockLatch {
 
     /// Blocks until the latch is set.
     pub(crate) fn wait(&self) {
-        self.core.wait_parked();
+        self.core.wait_parked(true);
+    }
+
+    /// Blocks until the latch is set, without the brief spin first: for a
+    /// caller that has just woken the worker that will set it, which Linux
+    /// tends to place on the caller's own CPU, where a spin would only
+    /// delay it.
+    pub(crate) fn wait_without_spinning(&self) {
+        self.core.wait_parked(false);
     }
 }
 

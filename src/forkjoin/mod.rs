@@ -8,8 +8,10 @@
 //! 1. `b` becomes a [`StackJob`] on the caller's stack (no heap allocation),
 //!    *deferred* (`pool/deferred.rs`): linked into the worker's list of
 //!    deferred jobs, not pushed anywhere yet (lazy forks, after Spice and
-//!    chili). If an idle sibling has asked for work, the worker promotes its
-//!    *oldest* deferred job onto its deque, where the sibling steals it.
+//!    chili). If the worker's deque is empty (nothing of it is stealable),
+//!    or an idle sibling has asked for work, the worker promotes its
+//!    *oldest* pending deferred job onto its deque, where a sibling can
+//!    steal it: each worker keeps its biggest pending half stealable.
 //! 2. The caller runs `a`, catching its panic, and takes `b` back.
 //! 3. If `b` was never promoted, nobody else can have it: the caller calls
 //!    `b` directly and returns — the common case, with no atomic
@@ -74,9 +76,9 @@ impl ThreadPool {
     /// jobs of the pool on its stack; do not hold a lock across `join` that
     /// such a job could take.
     ///
-    /// **No promise of parallelism:** `b` is shared with other workers only
-    /// when one of them is idle and asks (lazy forks); `a` must not wait for
-    /// something `b` does.
+    /// **No promise of parallelism:** `b` is shared at once only when the
+    /// worker has nothing else stealable, else when an idle worker asks
+    /// (lazy forks); `a` must not wait for something `b` does.
     ///
     /// # Panics
     ///

@@ -12,8 +12,16 @@
 //! the largest piece of work — by pushing it onto its deque (a fenced push that
 //! wakes a sleeper), where the asker steals it. This is heartbeat scheduling
 //! (Acar et al., "Heartbeat Scheduling", PLDI 2018; Spice and chili) driven by
-//! idleness instead of a timer: if nobody idles, nothing is shared, because
-//! nobody could take it.
+//! idleness instead of a timer.
+//!
+//! Asks are not enough on their own: a sibling that is still starting, or
+//! asleep after an ask that was answered already, asks nobody while the
+//! owner runs a long `a` that never defers again. So a `defer` that finds the
+//! worker's deque **empty** promotes the oldest pending job at once: each
+//! worker keeps its biggest pending half stealable and pushes again only
+//! after that one was taken (stolen, or popped back by its owner), while the
+//! joins nested inside stay lazy. A worker waiting for a stolen half that
+//! finds no work promotes its own oldest pending half the same way.
 //!
 //! The owner takes a deferred job back with [`WorkerThread::undefer`]:
 //! `Some` if it was never promoted (the common case: the owner calls it
@@ -112,14 +120,30 @@ impl fmt::Debug for Asks {
 }
 
 impl WorkerThread {
-    /// Links `deferred` as this worker's newest deferred job, then promotes
-    /// the oldest one if a sibling asked. The caller must call
-    /// [`undefer`](Self::undefer) before `deferred` goes out of scope.
+    /// Links `deferred` as this worker's newest deferred job, then shares
+    /// the oldest pending one if this worker has nothing in its deque, or if
+    /// a sibling asked. The caller must call [`undefer`](Self::undefer)
+    /// before `deferred` goes out of scope.
+    ///
+    /// **Nothing stealable, so share.** With an empty deque, the oldest
+    /// pending job (often the one just deferred: the outermost `join` of a
+    /// run, or the first `join` inside a stolen or popped-back half) is
+    /// pushed at once, as an eager fork. Otherwise a sibling that is still
+    /// starting, or asleep with an ask that was answered already, would
+    /// never get work: the owner checks asks only when it defers again, and
+    /// the owner of `join(a, b)` may stay inside a long `a` that never does.
+    /// So each worker keeps its oldest pending half stealable, and pushes
+    /// again only once that one has been taken: one push per steal or per
+    /// pop-back, while the joins nested inside stay lazy.
     #[inline]
     pub(crate) fn defer(&self, deferred: &Deferred) {
         deferred.older.set(self.deferred.get());
         self.deferred.set(deferred);
-        self.share_if_asked();
+        if self.deque_is_empty() {
+            self.promote_oldest();
+        } else {
+            self.share_if_asked();
+        }
     }
 
     /// Unlinks `deferred` (the newest) and takes its job back: `Some` if it
@@ -145,8 +169,11 @@ impl WorkerThread {
         }
     }
 
+    /// Promotes this worker's oldest deferred job that is still pending, if
+    /// any; `true` if it did. Called when a sibling asked, and by the worker
+    /// itself when it would otherwise idle while waiting.
     #[cold]
-    fn promote_oldest(&self) {
+    pub(super) fn promote_oldest(&self) -> bool {
         let mut oldest = None;
         let mut record = self.deferred.get();
         // SAFETY: every record in the list lives on this thread's stack, in a
@@ -158,8 +185,18 @@ impl WorkerThread {
             }
             record = deferred.older.get();
         }
-        if let Some(job) = oldest.and_then(|deferred| deferred.job.take()) {
-            self.push(Job::Stack(job));
+        oldest.is_some_and(|deferred| self.promote(deferred))
+    }
+
+    /// Pushes `deferred`'s job onto the deque (it must be pending).
+    #[inline]
+    fn promote(&self, deferred: &Deferred) -> bool {
+        match deferred.job.take() {
+            Some(job) => {
+                self.push(Job::Stack(job));
+                true
+            }
+            None => false,
         }
     }
 }

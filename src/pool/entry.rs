@@ -25,6 +25,7 @@ use super::latch::SpinLatch;
 use super::registry::Registry;
 use super::worker::WorkerThread;
 use super::ThreadPool;
+use crate::executor;
 use crate::latch::LockLatch;
 
 impl Registry {
@@ -64,7 +65,13 @@ impl Registry {
             drop(unsafe { job.take_func() });
             shut_down();
         }
-        job.latch().wait();
+        // As `Task::wait` does: if the inject woke a sleeping worker, sleep
+        // at once rather than spin on the CPU the wakee is likely headed for.
+        if executor::take_woke_sleeper() {
+            job.latch().wait_without_spinning();
+        } else {
+            job.latch().wait();
+        }
         // SAFETY: the latch is set; the result is taken once.
         unsafe { job.take_value() }
     }

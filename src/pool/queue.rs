@@ -121,6 +121,11 @@ mod locked {
         pub(crate) fn stealer(&self) -> Stealer<T> {
             Stealer(Arc::clone(&self.0))
         }
+        pub(crate) fn is_empty(&self) -> bool {
+            // Relaxed: crossbeam's owner-side check is a hint too (a Relaxed
+            // load of `back` and a load of `front` with no fence).
+            self.0.len.load(Relaxed) == 0
+        }
     }
 
     impl<T> Stealer<T> {

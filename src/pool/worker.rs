@@ -94,6 +94,13 @@ impl WorkerThread {
         self.registry.sleep.new_work();
     }
 
+    /// Whether this worker's deque looks empty (a hint: thieves may be
+    /// taking its last job right now).
+    #[inline]
+    pub(super) fn deque_is_empty(&self) -> bool {
+        self.deque.is_empty()
+    }
+
     /// Pops this worker's own deque (its most recent push first).
     #[inline]
     pub(crate) fn pop_local(&self) -> Option<Job> {
@@ -224,6 +231,12 @@ impl WorkerThread {
             if let Some(job) = job {
                 sleep.work_found(&mut idle, || registry.has_work());
                 self.execute(job);
+                continue;
+            }
+            // Nothing queued, but frames lower on this stack may hold
+            // deferred `join` halves: share the oldest (this worker pops it
+            // next, unless a sibling steals it first) rather than idle.
+            if self.promote_oldest() {
                 continue;
             }
             sleep.start_searching(&mut idle);
