@@ -3,8 +3,9 @@
 //!
 //! Guards against: a slower submission path than the peers (spawn_many), a
 //! slower round trip (submit_wait), slower in-pool spawning (nested_spawn),
-//! and a slower wake-up of an idle pool (wake_latency). Every pool has the
-//! same number of threads: `THREADS`.
+//! and a slower wake-up of an idle pool (wake_latency: until the task
+//! starts; wake_round_trip: until the caller holds the result). Every pool
+//! has the same number of threads: `THREADS`.
 //!
 //! Run: `cargo bench --bench pool`, then `python3 scripts/bench_table.py pool_`.
 
@@ -350,5 +351,73 @@ fn wake_latency(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, spawn_many, submit_wait, nested_spawn, wake_latency);
+/// Round trip to a pool that idled for `IDLE`: from the call until the
+/// caller holds the result (the worker's wake-up and the caller's own).
+fn wake_round_trip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pool_wake_round_trip");
+    group
+        .sample_size(10)
+        .warm_up_time(WARM_UP)
+        .measurement_time(Duration::from_secs(2));
+
+    /// Sums, over `iters` calls of `call` each after `IDLE`, the time each
+    /// call took.
+    fn measure(iters: u64, mut call: impl FnMut() -> u64) -> Duration {
+        let mut total = Duration::ZERO;
+        for i in 0..iters {
+            std::thread::sleep(IDLE);
+            let start = Instant::now();
+            black_box(call());
+            total += start.elapsed();
+            black_box(i);
+        }
+        total
+    }
+
+    let pool = stealpool_pool();
+    group.bench_function("stealpool_install", |b| {
+        b.iter_custom(|iters| measure(iters, || pool.install(|| black_box(1))))
+    });
+    group.bench_function("stealpool_submit_join", |b| {
+        b.iter_custom(|iters| measure(iters, || pool.submit(|| black_box(1)).join().unwrap()))
+    });
+    drop(pool);
+
+    let pool = rayon_pool();
+    group.bench_function("rayon_install", |b| {
+        b.iter_custom(|iters| measure(iters, || pool.install(|| black_box(1))))
+    });
+    drop(pool);
+
+    let rt = tokio_rt();
+    group.bench_function("tokio_spawn_block_on", |b| {
+        b.iter_custom(|iters| {
+            measure(iters, || {
+                rt.block_on(rt.spawn(async { black_box(1) })).unwrap()
+            })
+        })
+    });
+    drop(rt);
+
+    let pool = threadpool_pool();
+    group.bench_function("threadpool_execute_channel", |b| {
+        b.iter_custom(|iters| {
+            measure(iters, || {
+                let (tx, rx) = mpsc::channel();
+                pool.execute(move || tx.send(black_box(1)).unwrap());
+                rx.recv().unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    spawn_many,
+    submit_wait,
+    nested_spawn,
+    wake_latency,
+    wake_round_trip
+);
 criterion_main!(benches);

@@ -27,7 +27,7 @@ use crate::unwind::{self, AbortIfPanic};
 /// submitted within this window starts without a futex wake (tens of µs on
 /// the VMs this crate is tuned on); a worker that then sleeps has burnt at
 /// most this much CPU.
-const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
+const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 
 /// How long a worker waiting for a latch spins for new work or its latch
 /// before it sleeps.
