@@ -650,3 +650,145 @@ fn submit_cancel_then_shutdown_does_not_hang() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------
+// Submission lanes: each outside thread pushes into a queue of its own.
+// ---------------------------------------------------------------------------
+
+/// Threads submit tasks that cannot start yet (the only worker is held),
+/// then exit: their lanes outlive them, every task still runs, and nothing
+/// is left queued.
+#[test]
+fn jobs_outlive_the_threads_that_submitted_them() {
+    with_timeout(LIMIT, || {
+        let pool = Arc::new(ThreadPool::new(1).unwrap());
+        let gate = Arc::new(Event::new());
+        let held = Arc::new(Event::new());
+        let hold = {
+            let (gate, held) = (Arc::clone(&gate), Arc::clone(&held));
+            pool.submit(move || {
+                held.set();
+                gate.wait();
+            })
+        };
+        held.wait();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<Task<usize>> = (0..4)
+            .flat_map(|t| {
+                let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+                thread::spawn(move || {
+                    (0..50)
+                        .map(|i| {
+                            let ran = Arc::clone(&ran);
+                            pool.submit(move || {
+                                ran.fetch_add(1, SeqCst);
+                                t * 50 + i
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .join()
+                .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            pool.stats().queued,
+            200,
+            "the exited threads' jobs are queued"
+        );
+        gate.set();
+        hold.join().unwrap();
+        let sum: usize = tasks.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(sum, 199 * 200 / 2);
+        assert_eq!(ran.load(SeqCst), 200);
+        assert_eq!(pool.stats().queued, 0);
+        pool.shutdown();
+    });
+}
+
+/// `shutdown` runs what the lanes hold; `shutdown_now` cancels it.
+#[test]
+fn shutdown_runs_and_shutdown_now_cancels_lane_jobs() {
+    with_timeout(LIMIT, || {
+        for now in [false, true] {
+            let pool = ThreadPool::new(1).unwrap();
+            let gate = Arc::new(Event::new());
+            let held = Arc::new(Event::new());
+            let hold = {
+                let (gate, held) = (Arc::clone(&gate), Arc::clone(&held));
+                pool.submit(move || {
+                    held.set();
+                    gate.wait();
+                })
+            };
+            held.wait();
+            let queued: Vec<Task<u32>> = (0..10).map(|i| pool.submit(move || i)).collect();
+            let opener = {
+                let gate = Arc::clone(&gate);
+                thread::spawn(move || {
+                    thread::sleep(Duration::from_millis(20));
+                    gate.set();
+                })
+            };
+            if now {
+                pool.shutdown_now();
+            } else {
+                pool.shutdown();
+            }
+            opener.join().unwrap();
+            hold.join().unwrap();
+            for (i, task) in queued.into_iter().enumerate() {
+                match task.join() {
+                    Ok(value) => assert!(!now && value == i as u32, "{now} {value}"),
+                    Err(err) => assert!(now && err.is_cancelled(), "{now} {err:?}"),
+                }
+            }
+        }
+    });
+}
+
+/// A thread that submitted to a pool that is gone submits to a new one.
+#[test]
+fn a_thread_moves_on_to_a_new_pool() {
+    with_timeout(LIMIT, || {
+        for round in 0..5_u32 {
+            let pool = ThreadPool::new(2).unwrap();
+            assert_eq!(pool.submit(move || round * 2).join().unwrap(), round * 2);
+            assert_eq!(pool.install(|| round + 1), round + 1);
+            drop(pool);
+        }
+    });
+}
+
+/// A submission from a thread-local's destructor, while the thread exits
+/// (the lane's own thread-local may be gone already), still runs.
+#[test]
+fn submitting_while_the_thread_exits() {
+    struct SubmitOnDrop(Option<(Arc<ThreadPool>, mpsc::Sender<u32>)>);
+    impl Drop for SubmitOnDrop {
+        fn drop(&mut self) {
+            if let Some((pool, tx)) = self.0.take() {
+                let task = pool.submit(|| 42_u32);
+                tx.send(task.join().unwrap()).unwrap();
+            }
+        }
+    }
+    thread_local! {
+        static LATE: std::cell::RefCell<SubmitOnDrop> =
+            const { std::cell::RefCell::new(SubmitOnDrop(None)) };
+    }
+    with_timeout(LIMIT, || {
+        let pool = Arc::new(ThreadPool::new(2).unwrap());
+        let (tx, rx) = mpsc::channel();
+        let p = Arc::clone(&pool);
+        thread::spawn(move || {
+            // Submit once first, so that this thread has a lane.
+            assert_eq!(p.submit(|| 1).join().unwrap(), 1);
+            LATE.with(|late| late.borrow_mut().0 = Some((p, tx)));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 42);
+        pool.shutdown();
+    });
+}

@@ -12,6 +12,7 @@ mod builder;
 pub(crate) mod deferred;
 pub(crate) mod entry;
 pub(crate) mod job;
+pub(crate) mod lanes;
 pub(crate) mod latch;
 mod map;
 pub(crate) mod queue;
@@ -38,8 +39,9 @@ use crate::task::{self, Task};
 /// way.
 ///
 /// Each worker owns a deque (LIFO for its own pushes; siblings steal from
-/// the other end); submissions from outside the pool go to one global
-/// injector. Idle workers spin briefly, then sleep on a futex and burn no
+/// the other end); submissions from outside the pool go to a queue of the
+/// submitting thread's own (its lane), from which workers steal in batches.
+/// Idle workers spin briefly, then sleep on a futex and burn no
 /// CPU; a new job wakes at most one of them, and only when no awake worker
 /// is looking for work.
 ///
@@ -108,7 +110,8 @@ impl ThreadPool {
     /// Runs `f` on the pool and returns its [`Task`] at once.
     ///
     /// Called on a worker of this pool, the task goes to that worker's own
-    /// deque; otherwise to the global injector. After
+    /// deque; otherwise to the calling thread's own queue into the pool,
+    /// which workers steal from. After
     /// [`shutdown`](ThreadPool::shutdown) this does not panic: the returned
     /// task is already done with a [`TaskError`](crate::TaskError) whose
     /// `is_rejected()` is true.

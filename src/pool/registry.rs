@@ -10,6 +10,7 @@ use crossbeam_utils::CachePadded;
 
 use super::deferred::Asks;
 use super::job::Job;
+use super::lanes::{self, Lanes};
 use super::queue::{Injector, Steal, Stealer};
 use super::sleep::Sleep;
 use super::stats::{PoolStats, WorkerStats};
@@ -42,6 +43,8 @@ pub(crate) struct Registry {
     pub(crate) id: ExecutorId,
     /// Submissions from outside the pool (FIFO).
     pub(super) injector: Injector<Job>,
+    /// Outside threads' own queues into the pool (`lanes.rs`).
+    pub(crate) lanes: Lanes,
     /// Thieves' handles on each worker's deque, by worker index.
     pub(super) stealers: Box<[Stealer<Job>]>,
     /// Who sleeps, who searches.
@@ -88,6 +91,7 @@ impl Registry {
         Registry {
             id,
             injector: Injector::new(),
+            lanes: Lanes::new(),
             stealers: stealers.into_boxed_slice(),
             sleep: Sleep::new(workers),
             roster: Roster::new(id, workers),
@@ -117,7 +121,9 @@ impl Registry {
             self.end_injection();
             return Err(Rejected(job));
         }
-        self.injector.push(job);
+        if let Err(job) = lanes::push(&self.lanes, self.id, job) {
+            self.injector.push(job);
+        }
         self.end_injection();
         self.sleep.new_work();
         Ok(())
@@ -222,8 +228,20 @@ impl Registry {
         }
     }
 
-    /// Whether any queue holds a job (a snapshot).
+    /// Whether any queue holds a job (a snapshot). Workers use their own
+    /// copy of the lane list instead (`WorkerThread::has_work`).
     pub(crate) fn has_work(&self) -> bool {
+        if self.has_work_but_lanes() {
+            return true;
+        }
+        let mut any = false;
+        self.lanes.each(|lane| any |= !lane.is_empty());
+        any
+    }
+
+    /// Whether the injector or a worker's deque holds a job (a snapshot).
+    #[inline]
+    pub(crate) fn has_work_but_lanes(&self) -> bool {
         !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
     }
 
@@ -231,7 +249,11 @@ impl Registry {
     pub(crate) fn stats(&self) -> PoolStats {
         let mut stats = PoolStats {
             threads: self.num_threads(),
-            queued: self.injector.len() + self.stealers.iter().map(Stealer::len).sum::<usize>(),
+            queued: self.injector.len() + self.stealers.iter().map(Stealer::len).sum::<usize>() + {
+                let mut queued = 0;
+                self.lanes.each(|lane| queued += lane.len());
+                queued
+            },
             parked: self.sleep.sleeping(),
             ..PoolStats::default()
         };
@@ -246,7 +268,17 @@ impl Drop for Registry {
     fn drop(&mut self) {
         // Jobs still queued here can only be ones nobody will run (the
         // workers have exited): dispose of them as `shutdown_now` would.
+        let mut left = Vec::new();
         while let Some(job) = self.injector.steal().success() {
+            left.push(job);
+        }
+        self.lanes.each(|lane| {
+            while let Some(job) = lane.steal().success() {
+                left.push(job);
+            }
+        });
+        self.lanes.close();
+        for job in left {
             if let Err(payload) = super::job::dispose(job) {
                 executor::report_panic(Some(self.id), payload);
             }

@@ -176,6 +176,18 @@ impl Registry {
                 break;
             }
         }
+        // The lanes: taken out under the list's lock, disposed of after it.
+        let mut from_lanes = Vec::new();
+        self.lanes.each(|lane| loop {
+            match lane.steal() {
+                Steal::Success(job) => from_lanes.push(job),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        });
+        for job in from_lanes {
+            dispose(job);
+        }
         let pushed = !waited_on.is_empty();
         for job in waited_on {
             self.injector.push(job);

@@ -7,13 +7,15 @@
 //! work it can find and sleeps only in `Sleep::sleep`, as the owner of the
 //! latch it waits for (rayon's "sleep until latch or work").
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::ptr;
 
 use super::deferred::Deferred;
 use super::job::Job;
+use super::lanes::{self, LaneCache};
 use super::latch::SpinLatch;
+use super::queue::Steal;
 use super::queue::Worker;
 use super::registry::Registry;
 use super::sleep::Idle;
@@ -50,6 +52,8 @@ pub(crate) struct WorkerThread {
     /// This worker's ask flag in the registry (set by idle siblings, cleared
     /// here); a pointer kept at hand for `defer`.
     pub(super) asked: *const AtomicBool,
+    /// This worker's copy of the registry's lane list (`lanes.rs`).
+    lanes: RefCell<LaneCache>,
 }
 
 impl WorkerThread {
@@ -63,6 +67,7 @@ impl WorkerThread {
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             deferred: Cell::new(ptr::null()),
             asked,
+            lanes: RefCell::new(LaneCache::new()),
         }
     }
 
@@ -115,10 +120,57 @@ impl WorkerThread {
         if let Some(job) = self.registry.steal_injected(&self.deque) {
             return Some(job);
         }
+        if let Some(job) = self.steal_lanes() {
+            return Some(job);
+        }
         let start = self.next_random() as usize % self.registry.num_threads();
         let job = self.registry.steal_sibling(self.index, start)?;
         self.registry.stats[self.index].stole();
         Some(job)
+    }
+
+    /// Takes a job from an outside thread's lane, moving a batch (this
+    /// worker's fair share) into its own deque; prunes lanes whose thread
+    /// exited once they are empty.
+    fn steal_lanes(&self) -> Option<Job> {
+        let registry = &*self.registry;
+        let mut cache = self.lanes.borrow_mut();
+        let lanes = cache.get(&registry.lanes);
+        if lanes.is_empty() {
+            return None;
+        }
+        let start = self.next_random() as usize % lanes.len();
+        let mut spent = false;
+        for offset in 0..lanes.len() {
+            let lane = &lanes[(start + offset) % lanes.len()];
+            let limit = (lane.len() / registry.num_threads()).max(1);
+            loop {
+                match lane.steal_batch_and_pop(&self.deque, limit) {
+                    Steal::Success(job) => return Some(job),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
+            spent |= lanes::is_spent(lane);
+        }
+        drop(cache);
+        if spent {
+            registry.lanes.prune();
+        }
+        None
+    }
+
+    /// Whether any queue of the pool holds a job (a snapshot), reading the
+    /// lanes through this worker's copy of their list.
+    #[inline]
+    pub(crate) fn has_work(&self) -> bool {
+        self.registry.has_work_but_lanes()
+            || self
+                .lanes
+                .borrow_mut()
+                .get(&self.registry.lanes)
+                .iter()
+                .any(|lane| !lane.is_empty())
     }
 
     /// xorshift32: cheap, good enough to spread thieves over victims.
@@ -229,7 +281,7 @@ impl WorkerThread {
                 .and_then(|thief| registry.steal_from(thief))
                 .or_else(|| self.find_work());
             if let Some(job) = job {
-                sleep.work_found(&mut idle, || registry.has_work());
+                sleep.work_found(&mut idle, || self.has_work());
                 self.execute(job);
                 continue;
             }
@@ -243,18 +295,18 @@ impl WorkerThread {
             // Idle while waiting: ask the siblings (the thief among them) to
             // share deferred work.
             registry.asks.ask_all_but(self.index);
-            if spin_until(HELP_SPIN, None, || latch.probe() || registry.has_work()) {
+            if spin_until(HELP_SPIN, None, || latch.probe() || self.has_work()) {
                 continue;
             }
             let _blocked = blocked.map(|keys| registry.roster.block(self.index, keys));
             sleep.sleep(
                 self.index,
                 &mut idle,
-                || registry.has_work(),
+                || self.has_work(),
                 Some(crate::latch::SetLatch::core(latch)),
             );
         }
-        sleep.work_found(&mut idle, || registry.has_work());
+        sleep.work_found(&mut idle, || self.has_work());
         guard.disarm();
     }
 
@@ -269,12 +321,12 @@ impl WorkerThread {
         let mut idle = Idle::new();
         loop {
             if let Some(job) = self.find_work() {
-                sleep.work_found(&mut idle, || registry.has_work());
+                sleep.work_found(&mut idle, || self.has_work());
                 self.execute(job);
                 continue;
             }
             if registry.may_exit() {
-                if !registry.has_work() {
+                if !self.has_work() {
                     break;
                 }
                 continue;
@@ -289,7 +341,7 @@ impl WorkerThread {
             // Idle: ask busy siblings to share their deferred `join` halves.
             registry.asks.ask_all_but(self.index);
             if spin_until(IDLE_SPIN, None, || {
-                registry.has_work() || registry.is_shut_down()
+                self.has_work() || registry.is_shut_down()
             }) {
                 continue;
             }
@@ -300,7 +352,7 @@ impl WorkerThread {
             sleep.sleep(
                 self.index,
                 &mut idle,
-                || registry.has_work() || registry.is_shut_down(),
+                || self.has_work() || registry.is_shut_down(),
                 None,
             );
         }
