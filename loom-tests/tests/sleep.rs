@@ -51,3 +51,31 @@ fn last_searcher_wakes_the_next() {
         assert_eq!(runs.load(SeqCst), 2);
     });
 }
+
+/// One job pushed to the injector stand-in against its only worker going
+/// to sleep: the job always runs. The injector's emptiness check has no
+/// fence of its own (crossbeam's reads two `SeqCst` indices), so the
+/// sleeper's F2 is all that orders its re-check after its announcement.
+/// (In the whole-pool models, outside submissions go through lanes, whose
+/// emptiness check is a crossbeam `Stealer`'s, with a fence inside: there,
+/// F2 is not what a missing fence would break.) Kills: drop-f2, drop-f1,
+/// skip-recheck.
+#[test]
+fn push_vs_sleep() {
+    loom_tests::check(3, || {
+        let sleepers = Sleepers::new(1);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let (sleepers, runs) = (Arc::clone(&sleepers), Arc::clone(&runs));
+            thread::spawn(move || {
+                sleepers.work(0, |_| {
+                    runs.fetch_add(1, SeqCst);
+                    true
+                });
+            })
+        };
+        sleepers.push(0);
+        worker.join().unwrap();
+        assert_eq!(runs.load(SeqCst), 1);
+    });
+}

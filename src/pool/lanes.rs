@@ -31,11 +31,10 @@
 //! the sleeper and wakes it (the argument of `sleep.rs`, for one more
 //! queue).
 //!
-//! Under loom, submissions use the injector (no lanes): the models' queue
-//! stand-ins cover the injector, and lanes add no protocol of their own
-//! beyond "push, then `new_work`".
+//! Under loom, lanes are the queue stand-ins of `queue.rs` and `OWN` is a
+//! loom thread-local: every pool model that submits from outside runs
+//! through a lane (`loom-tests/tests/pool.rs`).
 
-#[cfg(not(loom))]
 use std::cell::RefCell;
 use std::fmt;
 
@@ -75,15 +74,8 @@ impl Lane {
     }
 
     /// Moves a batch (at most `limit`) into `dest` and pops one of them.
-    #[cfg(not(loom))]
     pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<Job>, limit: usize) -> Steal<Job> {
         self.stealer.steal_batch_with_limit_and_pop(dest, limit)
-    }
-
-    /// Under loom no lane is ever created; this keeps the build whole.
-    #[cfg(loom)]
-    pub(crate) fn steal_batch_and_pop(&self, _dest: &Worker<Job>, _limit: usize) -> Steal<Job> {
-        self.stealer.steal()
     }
 }
 
@@ -165,14 +157,12 @@ impl fmt::Debug for Lanes {
 }
 
 /// A lane as its thread holds it.
-#[cfg(not(loom))]
 struct OwnLane {
     pool: ExecutorId,
     queue: Worker<Job>,
     lane: Arc<Lane>,
 }
 
-#[cfg(not(loom))]
 impl Drop for OwnLane {
     fn drop(&mut self) {
         // Release: after this thread's last push (see `Lanes::prune`).
@@ -186,11 +176,18 @@ std::thread_local! {
     static OWN: RefCell<Vec<OwnLane>> = const { RefCell::new(Vec::new()) };
 }
 
+#[cfg(loom)]
+crate::sync::thread_local! {
+    /// The calling loom thread's lanes (loom's `thread_local!` has no
+    /// `const` form).
+    #[allow(clippy::missing_const_for_thread_local)]
+    static OWN: RefCell<Vec<OwnLane>> = RefCell::new(Vec::new());
+}
+
 /// Pushes `job` onto the calling thread's lane into pool `pool` (whose list
 /// is `lanes`), creating the lane on first use. Gives the job back if this
-/// thread cannot hold a lane (it is exiting, or under loom): the caller then
-/// uses the injector.
-#[cfg(not(loom))]
+/// thread cannot hold a lane (it is exiting): the caller then uses the
+/// injector.
 pub(crate) fn push(lanes: &Lanes, pool: ExecutorId, job: Job) -> Result<(), Job> {
     let mut job = Some(job);
     let pushed = OWN.try_with(|own| {
@@ -225,12 +222,6 @@ pub(crate) fn push(lanes: &Lanes, pool: ExecutorId, job: Job) -> Result<(), Job>
     }
 }
 
-/// Under loom, every outside submission uses the injector.
-#[cfg(loom)]
-pub(crate) fn push(_lanes: &Lanes, _pool: ExecutorId, job: Job) -> Result<(), Job> {
-    Err(job)
-}
-
 /// A worker's copy of the lane list.
 pub(crate) struct LaneCache {
     version: usize,
@@ -249,6 +240,7 @@ impl LaneCache {
     /// The lanes, refreshed if the list changed.
     #[inline]
     pub(crate) fn get<'a>(&'a mut self, lanes: &Lanes) -> &'a [Arc<Lane>] {
+        // mutant: stale-lane-list s/lanes.version() != self.version/false/
         if lanes.version() != self.version {
             (self.version, self.lanes) = lanes.snapshot();
         }

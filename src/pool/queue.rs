@@ -118,6 +118,11 @@ mod locked {
             fence(SeqCst);
             t
         }
+        /// A lane's queue: its owner only pushes (at the back), thieves
+        /// steal from the front, as from a LIFO worker's.
+        pub(crate) fn new_fifo() -> Self {
+            Worker(Arc::new(Queue::new()))
+        }
         pub(crate) fn stealer(&self) -> Stealer<T> {
             Stealer(Arc::clone(&self.0))
         }
@@ -131,6 +136,14 @@ mod locked {
     impl<T> Stealer<T> {
         pub(crate) fn steal(&self) -> Steal<T> {
             self.0.steal_front()
+        }
+        /// As `Injector::steal_batch_with_limit_and_pop`, from a lane.
+        pub(crate) fn steal_batch_with_limit_and_pop(
+            &self,
+            dest: &Worker<T>,
+            limit: usize,
+        ) -> Steal<T> {
+            self.0.steal_batch_and_pop(dest, limit)
         }
         pub(crate) fn is_empty(&self) -> bool {
             self.len() == 0
@@ -168,8 +181,23 @@ mod locked {
             dest: &Worker<T>,
             limit: usize,
         ) -> Steal<T> {
+            self.0.steal_batch_and_pop(dest, limit)
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+        pub(crate) fn len(&self) -> usize {
+            // SeqCst, as crossbeam's loads of `head` and `tail`.
+            self.0.len.load(SeqCst)
+        }
+    }
+
+    impl<T> Queue<T> {
+        /// Moves up to half (at most `limit` in all, and at most 4) into
+        /// `dest`, and pops one of them.
+        fn steal_batch_and_pop(&self, dest: &Worker<T>, limit: usize) -> Steal<T> {
             fence(SeqCst);
-            let mut queue = self.0.items.lock();
+            let mut queue = self.items.lock();
             let Some(first) = queue.pop_front() else {
                 return Steal::Empty;
             };
@@ -184,16 +212,9 @@ mod locked {
             }
             // SeqCst, as crossbeam's CAS of `head`; Release on the
             // destination, as a push.
-            self.0.len.fetch_sub(1 + moved, SeqCst);
+            self.len.fetch_sub(1 + moved, SeqCst);
             dest.0.len.fetch_add(moved, Release);
             Steal::Success(first)
-        }
-        pub(crate) fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-        pub(crate) fn len(&self) -> usize {
-            // SeqCst, as crossbeam's loads of `head` and `tail`.
-            self.0.len.load(SeqCst)
         }
     }
 

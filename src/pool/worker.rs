@@ -164,13 +164,15 @@ impl WorkerThread {
     /// lanes through this worker's copy of their list.
     #[inline]
     pub(crate) fn has_work(&self) -> bool {
-        self.registry.has_work_but_lanes()
-            || self
-                .lanes
-                .borrow_mut()
-                .get(&self.registry.lanes)
-                .iter()
-                .any(|lane| !lane.is_empty())
+        // mutant: lanes-not-rechecked s/ || self.lanes_have_work()//
+        self.registry.has_work_but_lanes() || self.lanes_have_work()
+    }
+
+    /// Whether an outside thread's lane holds a job (a snapshot).
+    fn lanes_have_work(&self) -> bool {
+        let mut cache = self.lanes.borrow_mut();
+        let lanes = cache.get(&self.registry.lanes);
+        lanes.iter().any(|lane| !lane.is_empty())
     }
 
     /// xorshift32: cheap, good enough to spread thieves over victims.
