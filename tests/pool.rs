@@ -655,6 +655,22 @@ fn submit_cancel_then_shutdown_does_not_hang() {
 // Submission lanes: each outside thread pushes into a queue of its own.
 // ---------------------------------------------------------------------------
 
+/// Occupies a one-worker pool's worker until the returned gate is set;
+/// returns once the worker is inside the task.
+fn hold_the_worker(pool: &ThreadPool) -> (Arc<Event>, Task<()>) {
+    let gate = Arc::new(Event::new());
+    let held = Arc::new(Event::new());
+    let hold = {
+        let (gate, held) = (Arc::clone(&gate), Arc::clone(&held));
+        pool.submit(move || {
+            held.set();
+            gate.wait();
+        })
+    };
+    held.wait();
+    (gate, hold)
+}
+
 /// Threads submit tasks that cannot start yet (the only worker is held),
 /// then exit: their lanes outlive them, every task still runs, and nothing
 /// is left queued.
@@ -662,16 +678,7 @@ fn submit_cancel_then_shutdown_does_not_hang() {
 fn jobs_outlive_the_threads_that_submitted_them() {
     with_timeout(LIMIT, || {
         let pool = Arc::new(ThreadPool::new(1).unwrap());
-        let gate = Arc::new(Event::new());
-        let held = Arc::new(Event::new());
-        let hold = {
-            let (gate, held) = (Arc::clone(&gate), Arc::clone(&held));
-            pool.submit(move || {
-                held.set();
-                gate.wait();
-            })
-        };
-        held.wait();
+        let (gate, hold) = hold_the_worker(&pool);
         let ran = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<Task<usize>> = (0..4)
             .flat_map(|t| {
@@ -712,16 +719,7 @@ fn shutdown_runs_and_shutdown_now_cancels_lane_jobs() {
     with_timeout(LIMIT, || {
         for now in [false, true] {
             let pool = ThreadPool::new(1).unwrap();
-            let gate = Arc::new(Event::new());
-            let held = Arc::new(Event::new());
-            let hold = {
-                let (gate, held) = (Arc::clone(&gate), Arc::clone(&held));
-                pool.submit(move || {
-                    held.set();
-                    gate.wait();
-                })
-            };
-            held.wait();
+            let (gate, hold) = hold_the_worker(&pool);
             let queued: Vec<Task<u32>> = (0..10).map(|i| pool.submit(move || i)).collect();
             let opener = {
                 let gate = Arc::clone(&gate);
