@@ -68,11 +68,6 @@ impl Lane {
         self.stealer.len()
     }
 
-    /// One job, if any.
-    pub(crate) fn steal(&self) -> Steal<Job> {
-        self.stealer.steal()
-    }
-
     /// Moves a batch (at most `limit`) into `dest` and pops one of them.
     pub(crate) fn steal_batch_and_pop(&self, dest: &Worker<Job>, limit: usize) -> Steal<Job> {
         self.stealer.steal_batch_with_limit_and_pop(dest, limit)
@@ -133,18 +128,33 @@ impl Lanes {
         });
     }
 
-    /// Every lane, for a one-off pass (shutdown, drop, stats).
-    pub(crate) fn each(&self, mut f: impl FnMut(&Lane)) {
-        let list = self.list.lock();
-        for lane in list.iter() {
-            f(lane);
+    /// Jobs queued in all lanes (a snapshot; takes the list's lock).
+    pub(crate) fn len(&self) -> usize {
+        self.list.lock().iter().map(|lane| lane.len()).sum()
+    }
+
+    /// Takes every job out of every lane (for `shutdown_now` and the pool's
+    /// drop); the caller disposes of them outside the list's lock.
+    pub(crate) fn take_all(&self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        for lane in self.list.lock().iter() {
+            loop {
+                match lane.stealer.steal() {
+                    Steal::Success(job) => jobs.push(job),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
+                }
+            }
         }
+        jobs
     }
 
     /// The pool is gone: marks every lane closed, so their threads forget
     /// them.
     pub(crate) fn close(&self) {
-        self.each(|lane| lane.closed.store(true, Relaxed));
+        for lane in self.list.lock().iter() {
+            lane.closed.store(true, Relaxed);
+        }
     }
 }
 
@@ -189,6 +199,8 @@ crate::sync::thread_local! {
 /// thread cannot hold a lane (it is exiting): the caller then uses the
 /// injector.
 pub(crate) fn push(lanes: &Lanes, pool: ExecutorId, job: Job) -> Result<(), Job> {
+    // The job goes into the closure only once the closure runs: if the
+    // thread-local is gone, it stays here to be given back.
     let mut job = Some(job);
     let pushed = OWN.try_with(|own| {
         let Ok(mut own) = own.try_borrow_mut() else {
@@ -215,10 +227,9 @@ pub(crate) fn push(lanes: &Lanes, pool: ExecutorId, job: Job) -> Result<(), Job>
         own.push(OwnLane { pool, queue, lane });
         true
     });
-    match (pushed, job) {
-        (Ok(true), _) => Ok(()),
-        (_, Some(job)) => Err(job),
-        (_, None) => unreachable!("a job taken is pushed"),
+    match pushed {
+        Ok(true) => Ok(()),
+        _ => Err(job.expect("a job not pushed is not taken")),
     }
 }
 

@@ -231,12 +231,7 @@ impl Registry {
     /// Whether any queue holds a job (a snapshot). Workers use their own
     /// copy of the lane list instead (`WorkerThread::has_work`).
     pub(crate) fn has_work(&self) -> bool {
-        if self.has_work_but_lanes() {
-            return true;
-        }
-        let mut any = false;
-        self.lanes.each(|lane| any |= !lane.is_empty());
-        any
+        self.has_work_but_lanes() || self.lanes.len() > 0
     }
 
     /// Whether the injector or a worker's deque holds a job (a snapshot).
@@ -249,11 +244,9 @@ impl Registry {
     pub(crate) fn stats(&self) -> PoolStats {
         let mut stats = PoolStats {
             threads: self.num_threads(),
-            queued: self.injector.len() + self.stealers.iter().map(Stealer::len).sum::<usize>() + {
-                let mut queued = 0;
-                self.lanes.each(|lane| queued += lane.len());
-                queued
-            },
+            queued: self.injector.len()
+                + self.stealers.iter().map(Stealer::len).sum::<usize>()
+                + self.lanes.len(),
             parked: self.sleep.sleeping(),
             ..PoolStats::default()
         };
@@ -272,11 +265,7 @@ impl Drop for Registry {
         while let Some(job) = self.injector.steal().success() {
             left.push(job);
         }
-        self.lanes.each(|lane| {
-            while let Some(job) = lane.steal().success() {
-                left.push(job);
-            }
-        });
+        left.extend(self.lanes.take_all());
         self.lanes.close();
         for job in left {
             if let Err(payload) = super::job::dispose(job) {

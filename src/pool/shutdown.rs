@@ -177,15 +177,7 @@ impl Registry {
             }
         }
         // The lanes: taken out under the list's lock, disposed of after it.
-        let mut from_lanes = Vec::new();
-        self.lanes.each(|lane| loop {
-            match lane.steal() {
-                Steal::Success(job) => from_lanes.push(job),
-                Steal::Empty => break,
-                Steal::Retry => {}
-            }
-        });
-        for job in from_lanes {
+        for job in self.lanes.take_all() {
             dispose(job);
         }
         let pushed = !waited_on.is_empty();

@@ -225,11 +225,13 @@ impl WorkerThread {
         registry.stats[self.index].set_running(true);
         let abandon = registry.is_shutting_down_now();
         let key = job.key();
-        let run = move || unwind::catch(move || if abandon { job.abandon() } else { job.run() });
-        let outcome = match key {
-            0 => run(),
-            key => registry.roster.running(self.index, key, run),
-        };
+        debug_assert_ne!(
+            key, 0,
+            "only a spawn has no key, and `execute_spawn` runs those"
+        );
+        let outcome = registry.roster.running(self.index, key, move || {
+            unwind::catch(move || if abandon { job.abandon() } else { job.run() })
+        });
         self.finish(outcome);
     }
 
