@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -209,14 +208,16 @@ fn as_completed_in_completion_order_each_once() {
         let pool = ThreadPool::new(3).unwrap();
         let done = pool.submit(|| 100);
         done.wait();
-        // Task 0 finishes last: it waits until 2 and 3 have both finished
-        // (their callbacks count down), however slow a panic is to unwind.
-        let others = Arc::new((AtomicUsize::new(2), Event::new()));
+        // Task 0 finishes last: it waits until the consumer has been handed
+        // both 2 and 3, however slow a panic is to unwind. (Gating on their
+        // own `on_done` callbacks would race: a callback registered before
+        // `as_completed`'s runs first, so 0 could finish in between.)
+        let gate = Arc::new(Event::new());
         let mut tasks = vec![
             pool.submit({
-                let others = Arc::clone(&others);
+                let gate = Arc::clone(&gate);
                 move || {
-                    others.1.wait();
+                    gate.wait();
                     0
                 }
             }),
@@ -227,14 +228,6 @@ fn as_completed_in_completion_order_each_once() {
             }),
         ];
         tasks.push(pool.submit(|| -> u32 { panic!("three") }));
-        for task in &tasks[2..] {
-            let others = Arc::clone(&others);
-            task.on_done(move |_| {
-                if others.0.fetch_sub(1, SeqCst) == 1 {
-                    others.1.set();
-                }
-            });
-        }
         let mut seen: Vec<usize> = Vec::new();
         let mut iter = as_completed(tasks);
         assert_eq!(iter.len(), 4);
@@ -251,6 +244,9 @@ fn as_completed_in_completion_order_each_once() {
                 i => assert_eq!(outcome.unwrap() as usize, i),
             }
             seen.push(index);
+            if seen.contains(&2) && seen.contains(&3) {
+                gate.set();
+            }
         }
         assert_eq!(seen[3], 0, "the slowest comes last: {seen:?}");
         seen.sort_unstable();
