@@ -46,6 +46,10 @@ struct Queue {
     /// Slot threads asleep on `work` (so a push without sleepers makes no
     /// system call).
     sleepers: usize,
+    /// An idle slot thread spins on `version` right now. Only one does: the
+    /// others sleep, so that idle slots never hold both CPUs of a small
+    /// machine while a worker process waits for one.
+    spinning: bool,
     phase: Phase,
     /// Set when start-ups kept failing: why.
     broken: Option<String>,
@@ -100,13 +104,18 @@ impl Shared {
                 return None;
             }
             // Spin a little before sleeping: back-to-back submissions then
-            // reach this slot with no futex wake (tens of µs on a VM).
-            let seen = self.version.load(Relaxed);
-            drop(queue);
-            spin_until(SLOT_SPIN, None, || self.version.load(Relaxed) != seen);
-            queue = lock(&self.queue);
-            if !queue.jobs.is_empty() || self.version.load(Relaxed) != seen {
-                continue;
+            // reach this slot with no futex wake (tens of µs on a VM). One
+            // idle slot at most spins; a push counts on it for one job.
+            if !queue.spinning {
+                queue.spinning = true;
+                let seen = self.version.load(Relaxed);
+                drop(queue);
+                spin_until(SLOT_SPIN, None, || self.version.load(Relaxed) != seen);
+                queue = lock(&self.queue);
+                queue.spinning = false;
+                if !queue.jobs.is_empty() || self.version.load(Relaxed) != seen {
+                    continue;
+                }
             }
             queue.sleepers += 1;
             queue = self
@@ -121,7 +130,10 @@ impl Shared {
     /// thread, or all of them, if any sleeps.
     fn notify(&self, queue: &Queue, all: bool) {
         self.version.fetch_add(1, Relaxed);
-        if queue.sleepers == 0 {
+        // The spinning slot takes a lone job (it re-checks the queue under
+        // the lock before it sleeps, so the job cannot be missed).
+        let spinner_takes_it = !all && queue.spinning && queue.jobs.len() == 1;
+        if queue.sleepers == 0 || spinner_takes_it {
             return;
         }
         if all {
@@ -903,6 +915,7 @@ impl ProcessPoolBuilder {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
                 sleepers: 0,
+                spinning: false,
                 phase: Phase::Open,
                 broken: None,
             }),

@@ -52,6 +52,38 @@ pub(crate) fn spin_until(
     }
 }
 
+/// Like [`spin_until`], but gives the CPU away (`sched_yield`) between
+/// checks instead of spinning in place. For waits on work that another
+/// *process* does: that process may be queued behind this very thread on
+/// this CPU (the kernel often wakes it on its previous CPU), and a plain
+/// spin would keep it off the CPU until its wake-up preempts this thread,
+/// tens of µs later. With nothing else runnable, a yield returns at once.
+///
+/// Under loom it does not spin at all, as [`spin_until`].
+pub(crate) fn yield_until(
+    budget: Duration,
+    deadline: Option<Instant>,
+    mut done: impl FnMut() -> bool,
+) -> bool {
+    if cfg!(loom) {
+        return false;
+    }
+    let began = Instant::now();
+    let mut stop = began.checked_add(budget).unwrap_or(began);
+    if let Some(deadline) = deadline {
+        stop = stop.min(deadline);
+    }
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= stop {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -73,6 +105,27 @@ mod tests {
         assert!(!spin_until(Duration::from_secs(10), Some(deadline), || {
             false
         }));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn yielding_stops_when_done_or_out_of_time() {
+        let mut calls = 0;
+        assert!(yield_until(Duration::from_secs(10), None, || {
+            calls += 1;
+            calls == 5
+        }));
+        assert_eq!(calls, 5);
+        let start = Instant::now();
+        assert!(!yield_until(Duration::from_micros(50), None, || false));
+        assert!(start.elapsed() >= Duration::from_micros(50));
+        let start = Instant::now();
+        let deadline = start + Duration::from_micros(10);
+        assert!(!yield_until(
+            Duration::from_secs(10),
+            Some(deadline),
+            || false
+        ));
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 }

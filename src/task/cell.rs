@@ -28,7 +28,7 @@ use super::waiters::Waiters;
 use super::TaskError;
 use crate::executor::{self, ExecutorId};
 use crate::sync::futex::{self, WaitOutcome};
-use crate::sync::spin::{spin_until, SPIN_BUDGET};
+use crate::sync::spin::{spin_until, yield_until, SPIN_BUDGET};
 use crate::sync::{Arc, AtomicWaker, Instant, UnsafeCell};
 use crate::unwind;
 
@@ -419,8 +419,20 @@ impl<T> Core<T> {
         // pending, the worker is likely headed for this very CPU: sleep at
         // once instead of spinning in its way.
         let just_woke = executor::take_woke_sleeper() && state.is_pending();
-        if !just_woke && spin_until(SPIN_BUDGET, deadline, || ready(self.state.load())) {
-            return true;
+        // A task with no home pool is a promise: another process does its
+        // work (process or MPI pool), and its worker may be queued behind
+        // this thread on this CPU, so the spin gives the CPU away
+        // (docs/benchmarks.md, "Process pool round trip").
+        if !just_woke {
+            let done = || ready(self.state.load());
+            let spun = if self.home.is_some() {
+                spin_until(SPIN_BUDGET, deadline, done)
+            } else {
+                yield_until(SPIN_BUDGET, deadline, done)
+            };
+            if spun {
+                return true;
+            }
         }
         let mut seen = self.state.load();
         loop {
