@@ -20,6 +20,7 @@
 //! (rust-lang/rust#86027). [`drop_payload`] drops one under a second catch and
 //! leaks what that one throws, so reporting a panic can never unwind.
 
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A panic payload, as `std::panic::catch_unwind` returns it.
@@ -51,15 +52,44 @@ pub(crate) fn drop_payload(payload: Payload) {
 /// the crate's own code that must not unwind, disarmed with [`disarm`]
 /// (`mem::forget`) once the region is left normally.
 ///
+/// The region's name is a type parameter, not a field: the guard is
+/// zero-sized, so arming it costs no store (it sits on `join`'s fast path).
+///
 /// [`disarm`]: AbortIfPanic::disarm
 #[must_use = "the guard aborts only while it lives"]
-pub(crate) struct AbortIfPanic(&'static str);
+pub(crate) struct AbortIfPanic<R: Region>(PhantomData<R>);
 
-impl AbortIfPanic {
-    /// Arms the guard; `region` names what must not unwind, for the message.
+/// A region that must not unwind, named for the abort message.
+pub(crate) trait Region {
+    /// What must not unwind.
+    const NAME: &'static str;
+}
+
+/// The regions, as types (uninhabited: only their names are used).
+pub(crate) mod region {
+    macro_rules! regions {
+        ($($ty:ident: $name:literal),* $(,)?) => {$(
+            #[doc = concat!("The region \"", $name, "\".")]
+            pub(crate) enum $ty {}
+            impl super::Region for $ty {
+                const NAME: &'static str = $name;
+            }
+        )*};
+    }
+    regions! {
+        Join: "join",
+        Scope: "scope",
+        StackJob: "a stack job",
+        LatchWait: "a wait for a latch",
+        MainLoop: "a worker's main loop",
+    }
+}
+
+impl<R: Region> AbortIfPanic<R> {
+    /// Arms the guard.
     #[inline]
-    pub(crate) fn new(region: &'static str) -> AbortIfPanic {
-        AbortIfPanic(region)
+    pub(crate) fn new() -> AbortIfPanic<R> {
+        AbortIfPanic(PhantomData)
     }
 
     /// Leaves the region normally.
@@ -69,7 +99,7 @@ impl AbortIfPanic {
     }
 }
 
-impl Drop for AbortIfPanic {
+impl<R: Region> Drop for AbortIfPanic<R> {
     fn drop(&mut self) {
         // Under loom, a failing model unwinds through every frame (that is
         // how loom reports a deadlock or a broken assertion): let it, so the
@@ -81,15 +111,15 @@ impl Drop for AbortIfPanic {
         eprintln!(
             "stealpool: a panic inside {} would leave borrowed work running on a dead \
              frame; aborting",
-            self.0
+            R::NAME
         );
         std::process::abort();
     }
 }
 
-impl std::fmt::Debug for AbortIfPanic {
+impl<R: Region> std::fmt::Debug for AbortIfPanic<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("AbortIfPanic").field(&self.0).finish()
+        f.debug_tuple("AbortIfPanic").field(&R::NAME).finish()
     }
 }
 
@@ -134,7 +164,10 @@ mod tests {
     }
 
     #[test]
-    fn a_disarmed_guard_is_silent() {
-        AbortIfPanic::new("a test").disarm();
+    fn a_disarmed_guard_is_silent_and_costs_no_space() {
+        assert_eq!(std::mem::size_of::<AbortIfPanic<region::Join>>(), 0);
+        let guard = AbortIfPanic::<region::Join>::new();
+        assert_eq!(format!("{guard:?}"), "AbortIfPanic(\"join\")");
+        guard.disarm();
     }
 }

@@ -53,7 +53,7 @@ use crate::pool::job::{Job, StackJob};
 use crate::pool::latch::SpinLatch;
 use crate::pool::worker::WorkerThread;
 use crate::pool::ThreadPool;
-use crate::unwind::{self, AbortIfPanic};
+use crate::unwind::{self, region, AbortIfPanic};
 
 impl ThreadPool {
     /// Runs `a` and `b`, potentially in parallel, and returns both results.
@@ -167,7 +167,7 @@ where
     let deferred = Deferred::new(unsafe { job_b.as_job_ref() });
     // From here until `b` is known finished, another thread may run `b`
     // borrowing this frame: nothing may unwind out of it.
-    let guard = AbortIfPanic::new("join");
+    let guard = AbortIfPanic::<region::Join>::new();
     worker.defer(&deferred);
     let result_a = unwind::catch(a);
     if worker.undefer(&deferred).is_some() {

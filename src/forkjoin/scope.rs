@@ -32,7 +32,7 @@ use crate::pool::worker::WorkerThread;
 use crate::sync::atomic::AtomicUsize;
 use crate::sync::atomic::Ordering::{AcqRel, Relaxed};
 use crate::sync::Mutex;
-use crate::unwind::{self, AbortIfPanic, Payload};
+use crate::unwind::{self, region, AbortIfPanic, Payload};
 
 /// A scope for spawning closures that borrow from the caller's stack, made
 /// by [`ThreadPool::scope`](crate::ThreadPool::scope) or [`scope`](crate::scope).
@@ -189,7 +189,7 @@ where
     };
     // Spawned jobs borrow this frame until the latch is set: nothing may
     // unwind out of it before then.
-    let guard = AbortIfPanic::new("scope");
+    let guard = AbortIfPanic::<region::Scope>::new();
     let result = unwind::catch(|| f(&scope));
     scope.finish_one();
     let keys = [scope.key()];

@@ -15,7 +15,7 @@ use crate::sync::atomic::AtomicUsize;
 use crate::sync::atomic::Ordering::Relaxed;
 use crate::sync::UnsafeCell;
 use crate::task::Runnable;
-use crate::unwind::{self, AbortIfPanic, Payload};
+use crate::unwind::{self, region, AbortIfPanic, Payload};
 
 /// One unit of queued work.
 pub(crate) enum Job {
@@ -233,7 +233,7 @@ where
         // From here to the latch, an unwind would leave the owner waiting on
         // a job that half ran; our code does not panic, and the closure's
         // panic is caught.
-        let guard = AbortIfPanic::new("a stack job");
+        let guard = AbortIfPanic::<region::StackJob>::new();
         // SAFETY: the caller guarantees `this` is a live StackJob<L, F, R>;
         // its owner blocks on the latch, so it stays live until we set it.
         let job = unsafe { &*(this as *const Self) };

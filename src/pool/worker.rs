@@ -23,7 +23,7 @@ use crate::executor;
 use crate::sync::atomic::AtomicBool;
 use crate::sync::spin::spin_until;
 use crate::sync::Arc;
-use crate::unwind::{self, AbortIfPanic};
+use crate::unwind::{self, region, AbortIfPanic};
 
 /// How long an idle worker keeps looking for work before it sleeps. A task
 /// submitted within this window starts without a futex wake (tens of µs on
@@ -276,7 +276,7 @@ impl WorkerThread {
         // Callers own frames that other threads may still use until the
         // latch is set: this loop must not unwind before then (jobs run here
         // catch their own panics).
-        let guard = AbortIfPanic::new("a wait for a latch");
+        let guard = AbortIfPanic::<region::LatchWait>::new();
         let registry = &*self.registry;
         let sleep = &registry.sleep;
         let mut idle = Idle::new();
@@ -319,7 +319,7 @@ impl WorkerThread {
     pub(crate) fn run(&self) {
         // A panic here is a bug of ours: unwinding would lose this worker's
         // deque and strand everyone waiting on its jobs.
-        let guard = AbortIfPanic::new("a worker's main loop");
+        let guard = AbortIfPanic::<region::MainLoop>::new();
         let registry = &*self.registry;
         let sleep = &registry.sleep;
         let mut idle = Idle::new();
