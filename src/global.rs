@@ -88,7 +88,27 @@ where
     RA: Send,
     RB: Send,
 {
-    in_any_worker(global, |worker| crate::forkjoin::join_on(worker, a, b))
+    in_any_worker(global, |worker| {
+        crate::forkjoin::join_on(worker, |_| a(), |_| b())
+    })
+}
+
+/// Runs `f` on the current pool (the caller's, if it is a worker; else the
+/// global pool), handing it the worker that runs it. See
+/// [`ThreadPool::with_worker`] and [`Worker::join`](crate::Worker::join).
+///
+/// # Examples
+///
+/// ```
+/// let (a, b) = stealpool::with_worker(|worker| worker.join(|_| "a", |_| "b"));
+/// assert_eq!((a, b), ("a", "b"));
+/// ```
+pub fn with_worker<F, R>(f: F) -> R
+where
+    F: FnOnce(crate::Worker<'_>) -> R + Send,
+    R: Send,
+{
+    in_any_worker(global, |worker| f(crate::Worker::new(worker)))
 }
 
 /// Creates a [`Scope`](crate::Scope) on the current pool (the caller's, if it

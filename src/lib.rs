@@ -102,8 +102,8 @@ mod unwind;
 
 pub use combinators::{as_completed, wait, AsCompleted, WaitFor, WaitResult};
 pub use event::{Event, WaitAsync};
-pub use forkjoin::Scope;
-pub use global::{current_thread_index, join, scope, spawn, submit};
+pub use forkjoin::{Scope, Worker};
+pub use global::{current_thread_index, join, scope, spawn, submit, with_worker};
 pub use pool::{BuildError, Map, PoolStats, ThreadPool, ThreadPoolBuilder};
 #[cfg(feature = "process")]
 pub use process::{ProcessPool, ProcessPoolBuilder};

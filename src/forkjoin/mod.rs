@@ -42,10 +42,12 @@
 //! Off the pool, `join` runs itself inside the pool through the one way in
 //! (`in_worker`), so recursion inside takes the fast path above.
 
+mod handle;
 mod scope;
 
 use std::panic::resume_unwind;
 
+pub use self::handle::Worker;
 pub(crate) use self::scope::scope_on;
 pub use self::scope::Scope;
 use crate::pool::deferred::Deferred;
@@ -107,7 +109,8 @@ impl ThreadPool {
         RA: Send,
         RB: Send,
     {
-        self.registry().in_worker(|worker| join_on(worker, a, b))
+        self.registry()
+            .in_worker(|worker| join_on(worker, |_| a(), |_| b()))
     }
 
     /// Creates a [`Scope`](crate::Scope) for spawning closures that borrow
@@ -150,13 +153,15 @@ impl ThreadPool {
     }
 }
 
-/// `join` on the worker `worker` (see the module docs).
+/// `join` on the worker `worker` (see the module docs). Each closure is
+/// handed the worker that runs it: `worker` for `a` and for a `b` nobody
+/// took, the thief for a stolen `b` (the free `join` ignores it; a
+/// [`Worker`] handle passes it on).
 #[inline]
 pub(crate) fn join_on<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
 where
-    A: FnOnce() -> RA + Send,
-    B: FnOnce() -> RB + Send,
-    RA: Send,
+    A: FnOnce(&WorkerThread) -> RA,
+    B: FnOnce(&WorkerThread) -> RB + Send,
     RB: Send,
 {
     let job_b = StackJob::new(SpinLatch::new(worker), b);
@@ -169,12 +174,12 @@ where
     // borrowing this frame: nothing may unwind out of it.
     let guard = AbortIfPanic::<region::Join>::new();
     worker.defer(&deferred);
-    let result_a = unwind::catch(a);
+    let result_a = unwind::catch(|| a(worker));
     if worker.undefer(&deferred).is_some() {
         guard.disarm();
         // Never shared: nobody else can run `b`; call it directly.
         // SAFETY: we took the only reference back; `b` is consumed once.
-        let result_b = unsafe { job_b.run_inline() };
+        let result_b = unsafe { job_b.run_inline(worker) };
         return both(result_a, result_b);
     }
     let result_b = join_shared(worker, &job_b);
@@ -190,7 +195,7 @@ fn join_shared<B, RB>(
     job_b: &StackJob<SpinLatch<'_>, B, RB>,
 ) -> std::thread::Result<RB>
 where
-    B: FnOnce() -> RB + Send,
+    B: FnOnce(&WorkerThread) -> RB + Send,
     RB: Send,
 {
     loop {
@@ -206,7 +211,7 @@ where
             Some(Job::Stack(job)) if job.key() == job_b.key() => {
                 // Promoted but not stolen: run `b` here, directly.
                 // SAFETY: we popped the only reference back.
-                return unsafe { job_b.run_inline() };
+                return unsafe { job_b.run_inline(worker) };
             }
             Some(other) => worker.execute(other),
             None => {

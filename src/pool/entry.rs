@@ -56,7 +56,7 @@ impl Registry {
         OP: FnOnce(&WorkerThread) -> R + Send,
         R: Send,
     {
-        let job = StackJob::new(LockLatch::new(), || run_injected(op));
+        let job = StackJob::new(LockLatch::new(), op);
         // SAFETY: `job` stays on this frame, unmoved, until its latch is set
         // (the wait below) or it was never queued (the refusal).
         let job_ref = unsafe { job.as_job_ref() };
@@ -83,7 +83,7 @@ impl Registry {
         OP: FnOnce(&WorkerThread) -> R + Send,
         R: Send,
     {
-        let job = StackJob::new(SpinLatch::cross(current), || run_injected(op));
+        let job = StackJob::new(SpinLatch::cross(current), op);
         // SAFETY: as in `in_worker_cold`.
         let job_ref = unsafe { job.as_job_ref() };
         if self.inject(Job::Stack(job_ref)).is_err() {
@@ -111,17 +111,6 @@ where
     WorkerThread::with_current(|current| match current {
         Some(worker) => op(worker),
         None => fallback().registry.in_worker_cold(op),
-    })
-}
-
-/// Runs an injected operation on the worker executing it.
-fn run_injected<OP, R>(op: OP) -> R
-where
-    OP: FnOnce(&WorkerThread) -> R,
-{
-    WorkerThread::with_current(|worker| match worker {
-        Some(worker) => op(worker),
-        None => unreachable!("stealpool: an injected job runs on a worker"),
     })
 }
 

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
 
+use super::worker::WorkerThread;
 use crate::latch::SetLatch;
 use crate::sync::atomic::AtomicUsize;
 use crate::sync::atomic::Ordering::Relaxed;
@@ -190,10 +191,11 @@ pub(crate) struct StackJob<L, F, R> {
 impl<L, F, R> StackJob<L, F, R>
 where
     L: SetLatch,
-    F: FnOnce() -> R + Send,
+    F: FnOnce(&WorkerThread) -> R + Send,
     R: Send,
 {
-    /// Wraps `f`; `latch` is set once it has run.
+    /// Wraps `f`, which is handed the worker that runs it; `latch` is set
+    /// once it has run.
     #[inline]
     pub(crate) fn new(latch: L, f: F) -> Self {
         StackJob {
@@ -237,13 +239,15 @@ where
         // SAFETY: the caller guarantees `this` is a live StackJob<L, F, R>;
         // its owner blocks on the latch, so it stays live until we set it.
         let job = unsafe { &*(this as *const Self) };
-        if let Some(ctx) = crate::executor::current() {
+        let result = WorkerThread::with_current(|worker| {
+            // Only workers pop or steal a pool's jobs.
+            let worker = worker.expect("stealpool: a stack job runs on a worker");
             // Relaxed: a hint for the waiting owner's choice of victim.
-            job.thief.store(ctx.index, Relaxed);
-        }
-        // SAFETY: consumed once (the type's rule): we are the executor.
-        let f = unsafe { job.take_func() };
-        let result = unwind::catch(f);
+            job.thief.store(worker.index, Relaxed);
+            // SAFETY: consumed once (the type's rule): we are the executor.
+            let f = unsafe { job.take_func() };
+            unwind::catch(|| f(worker))
+        });
         // SAFETY: the owner reads `result` only after the latch is set below,
         // and nothing else touches it.
         job.result.with_mut(|slot| unsafe { (*slot).write(result) });
@@ -266,17 +270,17 @@ where
             .with_mut(|f| unsafe { ManuallyDrop::take(&mut *f) })
     }
 
-    /// Runs the job on the owner's own thread (never shared, or popped back
-    /// before anyone stole it): no latch, no result slot.
+    /// Runs the job on the owner's own thread, `worker` (never shared, or
+    /// popped back before anyone stole it): no latch, no result slot.
     ///
     /// # Safety
     ///
     /// As [`take_func`](Self::take_func): the owner holds the only reference.
     #[inline]
-    pub(crate) unsafe fn run_inline(&self) -> std::thread::Result<R> {
+    pub(crate) unsafe fn run_inline(&self, worker: &WorkerThread) -> std::thread::Result<R> {
         // SAFETY: forwarded.
         let f = unsafe { self.take_func() };
-        unwind::catch(f)
+        unwind::catch(|| f(worker))
     }
 
     /// The latch the executor sets after writing the result.

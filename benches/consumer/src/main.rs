@@ -34,6 +34,15 @@ fn fib_stealpool(n: u32) -> u64 {
     a + b
 }
 
+/// The context-passing form: the worker is handed down, not looked up.
+fn fib_worker(worker: stealpool::Worker<'_>, n: u32) -> u64 {
+    if n < 2 {
+        return u64::from(n);
+    }
+    let (a, b) = worker.join(|w| fib_worker(w, n - 1), |w| fib_worker(w, n - 2));
+    a + b
+}
+
 fn fib_rayon(n: u32) -> u64 {
     if n < 2 {
         return u64::from(n);
@@ -228,6 +237,14 @@ fn main() {
             }
             s
         };
+        let sp_fib_worker = {
+            let pool = stealpool::ThreadPool::new(THREADS).unwrap();
+            time(|| pool.with_worker(|w| fib_worker(w, black_box(FIB))))
+        };
+        let sp_fib_worker_one = {
+            let pool = stealpool::ThreadPool::new(1).unwrap();
+            time(|| pool.with_worker(|w| fib_worker(w, black_box(FIB))))
+        };
         let sp_fib_one = {
             let pool = stealpool::ThreadPool::new(1).unwrap();
             time(|| pool.install(|| fib_stealpool(black_box(FIB))))
@@ -259,11 +276,13 @@ fn main() {
         };
         report("sequential fib", &seq_fib);
         report("stealpool fib_join", &sp_fib);
+        report("stealpool Worker::join", &sp_fib_worker);
         report("rayon fib_join", &ry_fib);
         report("sequential tree_sum", &seq_tree);
         report("stealpool tree_sum", &sp_tree);
         report("rayon tree_sum", &ry_tree);
         report("stealpool fib, 1 thr", &sp_fib_one);
+        report("stealpool Worker, 1 t", &sp_fib_worker_one);
         report("rayon fib, 1 thread", &ry_fib_one);
         let overhead = |s: &Sample| (s.median_cpu() - seq_fib.median_cpu()) * 1e6 / joins;
         let overhead_one = |s: &Sample| (s.median() - seq_fib.median()) * 1e6 / joins;
@@ -275,6 +294,12 @@ fn main() {
             overhead_one(&ry_fib_one),
             overhead(&sp_fib),
             overhead(&ry_fib),
+        );
+        println!(
+            "fib with Worker::join: /rayon {:.2}x, /sequential {:.2}x; per-join overhead on a 1-thread pool {:.2} ns",
+            sp_fib_worker.median() / ry_fib.median(),
+            sp_fib_worker.median() / seq_fib.median(),
+            overhead_one(&sp_fib_worker_one),
         );
         println!(
             "tree_sum: stealpool/rayon {:.2}x, stealpool/sequential {:.2}x",

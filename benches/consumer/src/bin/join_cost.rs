@@ -1,12 +1,13 @@
 //! Instructions per `join`, counted instead of timed: run it under
-//! callgrind once with `seq` and once with `join` (or `rayon`), and divide the
+//! callgrind once with `seq` and once with `join` (or `worker`, the
+//! context-passing `Worker::join`, or `rayon`), and divide the
 //! difference in instructions by the number of joins it prints. A 1-thread
 //! pool, so every `join` takes the fast path (never shared):
 //!
 //! ```sh
 //! cargo build --release --manifest-path benches/consumer/Cargo.toml
 //! bin=benches/consumer/target/release/join_cost
-//! for mode in seq join rayon; do
+//! for mode in seq join worker rayon; do
 //!     valgrind --tool=callgrind --callgrind-out-file=/dev/null $bin $mode 2>&1 | grep -E "refs|joins"
 //! done
 //! ```
@@ -25,6 +26,14 @@ fn fib_join(n: u32) -> u64 {
         return u64::from(n);
     }
     let (a, b) = stealpool::join(|| fib_join(n - 1), || fib_join(n - 2));
+    a + b
+}
+
+fn fib_worker(worker: stealpool::Worker<'_>, n: u32) -> u64 {
+    if n < 2 {
+        return u64::from(n);
+    }
+    let (a, b) = worker.join(|w| fib_worker(w, n - 1), |w| fib_worker(w, n - 2));
     a + b
 }
 
@@ -51,12 +60,13 @@ fn main() {
     let out = match mode.as_str() {
         "seq" => pool.install(|| fib_seq(n)),
         "join" => pool.install(|| fib_join(n)),
+        "worker" => pool.with_worker(|worker| fib_worker(worker, n)),
         "rayon" => rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .expect("rayon pool")
             .install(|| fib_rayon(n)),
-        other => panic!("mode is seq, join or rayon, not {other}"),
+        other => panic!("mode is seq, join, worker or rayon, not {other}"),
     };
     assert_eq!(out, 75_025);
     eprintln!("{mode}: fib({n}) = {out}, joins {}", joins(n));
