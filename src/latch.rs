@@ -185,6 +185,12 @@ pub(crate) trait SetLatch {
     /// free it as soon as it is set: implementations read what they need
     /// before [`CoreLatch::set`] and touch the latch's memory no more after.
     unsafe fn set(this: *const Self);
+
+    /// Records which worker runs the job this latch belongs to (a hint for
+    /// an owner that waits for it: `join` helps the thief first). Called by
+    /// the executor before it runs the job. Most latches ignore it.
+    #[inline]
+    fn note_thief(&self, _index: usize) {}
 }
 
 /// The latch of a thread outside the pools: it sleeps on the latch's own

@@ -50,9 +50,8 @@ use std::panic::resume_unwind;
 pub use self::handle::Worker;
 pub(crate) use self::scope::scope_on;
 pub use self::scope::Scope;
-use crate::pool::deferred::Deferred;
 use crate::pool::job::{Job, StackJob};
-use crate::pool::latch::SpinLatch;
+use crate::pool::latch::LazySpinLatch;
 use crate::pool::worker::WorkerThread;
 use crate::pool::ThreadPool;
 use crate::unwind::{self, region, AbortIfPanic};
@@ -164,18 +163,19 @@ where
     B: FnOnce(&WorkerThread) -> RB + Send,
     RB: Send,
 {
-    let job_b = StackJob::new(SpinLatch::new(worker), b);
+    // The latch is written only if `b` is promoted (`LazySpinLatch`).
+    let job_b = StackJob::new(LazySpinLatch::unarmed(), b);
     // SAFETY: `job_b` lives on this frame, unmoved, until it has run: it is
     // called directly below (never shared), or, once promoted into the deque,
-    // popped back or waited for before we return; the reference is queued at
-    // most once (by the promotion).
-    let deferred = Deferred::new(unsafe { job_b.as_job_ref() });
+    // popped back or waited for before we return; it is deferred once, so
+    // queued at most once (by the promotion).
+    let deferred = unsafe { job_b.as_deferred() };
     // From here until `b` is known finished, another thread may run `b`
     // borrowing this frame: nothing may unwind out of it.
     let guard = AbortIfPanic::<region::Join>::new();
     worker.defer(&deferred);
     let result_a = unwind::catch(|| a(worker));
-    if worker.undefer(&deferred).is_some() {
+    if worker.undefer(&deferred) {
         guard.disarm();
         // Never shared: nobody else can run `b`; call it directly.
         // SAFETY: we took the only reference back; `b` is consumed once.
@@ -192,17 +192,19 @@ where
 #[cold]
 fn join_shared<B, RB>(
     worker: &WorkerThread,
-    job_b: &StackJob<SpinLatch<'_>, B, RB>,
+    job_b: &StackJob<LazySpinLatch<'_>, B, RB>,
 ) -> std::thread::Result<RB>
 where
     B: FnOnce(&WorkerThread) -> RB + Send,
     RB: Send,
 {
+    // SAFETY: `b` was promoted (that is how we got here), which armed it.
+    let latch = unsafe { job_b.latch().armed() };
     loop {
-        // mutant: unwaited-b s/job_b.latch().probe()/true/
-        let done = job_b.latch().probe();
+        // mutant: unwaited-b s/latch.probe()/true/
+        let done = latch.probe();
         if done {
-            job_b.latch().retire();
+            latch.retire();
             // SAFETY: the latch is set (Acquire): the thief wrote the result
             // and no longer touches the job; we take it once.
             return unsafe { job_b.take_result() };
@@ -217,7 +219,7 @@ where
             None => {
                 // `b` was stolen: help (its thief first) until it is done.
                 let keys = [job_b.key()];
-                worker.wait_until(job_b.latch(), Some(&keys), job_b.thief());
+                worker.wait_until(latch, Some(&keys), latch.thief());
             }
         }
     }

@@ -37,36 +37,38 @@ use std::ptr;
 
 use crossbeam_utils::CachePadded;
 
-use super::job::{Job, JobRef};
+use super::job::{DeferredJob, Job};
 use super::worker::WorkerThread;
 use crate::sync::atomic::AtomicBool;
 use crate::sync::atomic::Ordering::Relaxed;
 
 /// A job deferred on its owner's stack (see the module docs).
 pub(crate) struct Deferred {
-    /// The job, until promoted (then `None`: it is in the deque) or taken
-    /// back. A bare `JobRef` (no drop glue).
-    job: Cell<Option<JobRef>>,
+    /// The job's address.
+    job: *const (),
+    /// How to arm and queue the job, until it is promoted (then `None`: it
+    /// is in the deque) or taken back. Arming writes the job's latch, which
+    /// a job that is never shared never needs.
+    how: Cell<Option<&'static DeferredJob>>,
     /// The enclosing deferred job on this worker, or null. Set by `defer`.
     older: Cell<*const Deferred>,
 }
 
 impl Deferred {
-    /// A record for `job`, not yet linked.
+    /// A record for the job at `job`, not yet linked (see
+    /// `StackJob::as_deferred`).
     #[inline]
-    pub(crate) fn new(job: JobRef) -> Deferred {
+    pub(crate) fn new(job: *const (), how: &'static DeferredJob) -> Deferred {
         Deferred {
-            job: Cell::new(Some(job)),
+            job,
+            how: Cell::new(Some(how)),
             older: Cell::new(ptr::null()),
         }
     }
 
     /// Whether the job is still here (neither promoted nor taken back).
     fn is_pending(&self) -> bool {
-        let job = self.job.take();
-        let pending = job.is_some();
-        self.job.set(job);
-        pending
+        self.how.get().is_some()
     }
 }
 
@@ -146,13 +148,13 @@ impl WorkerThread {
         }
     }
 
-    /// Unlinks `deferred` (the newest) and takes its job back: `Some` if it
+    /// Unlinks `deferred` (the newest) and takes its job back: `true` if it
     /// was never promoted, so nobody else can have it.
     #[inline]
-    pub(crate) fn undefer(&self, deferred: &Deferred) -> Option<JobRef> {
+    pub(crate) fn undefer(&self, deferred: &Deferred) -> bool {
         debug_assert!(ptr::eq(self.deferred.get(), deferred));
         self.deferred.set(deferred.older.get());
-        deferred.job.take()
+        deferred.how.take().is_some()
     }
 
     /// If a sibling asked for work, promotes this worker's oldest deferred
@@ -188,11 +190,17 @@ impl WorkerThread {
         oldest.is_some_and(|deferred| self.promote(deferred))
     }
 
-    /// Pushes `deferred`'s job onto the deque (it must be pending).
+    /// Arms `deferred`'s job and pushes it onto the deque (if it is still
+    /// pending).
     #[inline]
     fn promote(&self, deferred: &Deferred) -> bool {
-        match deferred.job.take() {
-            Some(job) => {
+        match deferred.how.take() {
+            Some(how) => {
+                // SAFETY: `deferred` is in this worker's list, so its job lives
+                // on this thread's stack in a call that has not returned, was
+                // built by this worker, and is pending: not shared yet. `take`
+                // makes this the one arming and the one push.
+                let job = unsafe { how.arm(deferred.job, self) };
                 self.push(Job::Stack(job));
                 true
             }

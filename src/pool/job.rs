@@ -10,10 +10,10 @@
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
 
+use super::deferred::Deferred;
+use super::latch::LazySpinLatch;
 use super::worker::WorkerThread;
 use crate::latch::SetLatch;
-use crate::sync::atomic::AtomicUsize;
-use crate::sync::atomic::Ordering::Relaxed;
 use crate::sync::UnsafeCell;
 use crate::task::Runnable;
 use crate::unwind::{self, region, AbortIfPanic, Payload};
@@ -183,9 +183,6 @@ pub(crate) struct StackJob<L, F, R> {
     /// Written once by the executor before the latch is set; read once by
     /// the owner after it sees the latch set.
     result: UnsafeCell<MaybeUninit<std::thread::Result<R>>>,
-    /// The index of the worker that took the job (`usize::MAX` until then):
-    /// a `join` waiting for a stolen half helps that worker first.
-    thief: AtomicUsize,
 }
 
 impl<L, F, R> StackJob<L, F, R>
@@ -202,7 +199,6 @@ where
             latch,
             func: UnsafeCell::new(ManuallyDrop::new(f)),
             result: UnsafeCell::new(MaybeUninit::uninit()),
-            thief: AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -242,8 +238,7 @@ where
         let result = WorkerThread::with_current(|worker| {
             // Only workers pop or steal a pool's jobs.
             let worker = worker.expect("stealpool: a stack job runs on a worker");
-            // Relaxed: a hint for the waiting owner's choice of victim.
-            job.thief.store(worker.index, Relaxed);
+            job.latch.note_thief(worker.index);
             // SAFETY: consumed once (the type's rule): we are the executor.
             let f = unsafe { job.take_func() };
             unwind::catch(|| f(worker))
@@ -289,14 +284,6 @@ where
         &self.latch
     }
 
-    /// The worker that took the job, if one did (a hint).
-    #[inline]
-    pub(crate) fn thief(&self) -> Option<usize> {
-        // Relaxed: a hint (see the field).
-        let thief = self.thief.load(Relaxed);
-        (thief != usize::MAX).then_some(thief)
-    }
-
     /// Takes the result (`Err` with the payload if the closure panicked).
     ///
     /// # Safety
@@ -322,6 +309,72 @@ where
             Ok(value) => value,
             Err(payload) => std::panic::resume_unwind(payload),
         }
+    }
+}
+
+/// How a deferred `join` half is armed and queued, its type erased
+/// (`pool/deferred.rs`): one per job type, in a `static`.
+pub(crate) struct DeferredJob {
+    /// Arms the job's latch, owned by the given worker.
+    arm: unsafe fn(*const (), &WorkerThread),
+    /// `StackJob::<L, F, R>::execute`.
+    execute: unsafe fn(*const ()),
+}
+
+impl DeferredJob {
+    /// Arms the job at `job` for sharing (its latch, owned by `owner`) and
+    /// returns its queueable reference.
+    ///
+    /// # Safety
+    ///
+    /// `job` is the live, pending job this table was made for; `owner` is
+    /// the worker whose stack holds it; called once, before the job is
+    /// shared; the reference is queued at most once.
+    #[inline]
+    pub(crate) unsafe fn arm(&self, job: *const (), owner: &WorkerThread) -> JobRef {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.arm)(job, owner) };
+        JobRef {
+            job,
+            execute: self.execute,
+        }
+    }
+}
+
+impl<'r, F, R> StackJob<LazySpinLatch<'r>, F, R>
+where
+    F: FnOnce(&WorkerThread) -> R + Send,
+    R: Send,
+{
+    const DEFERRED: DeferredJob = DeferredJob {
+        arm: Self::arm_erased,
+        execute: Self::execute,
+    };
+
+    /// This job as a deferred record (`pool/deferred.rs`): its address and
+    /// how to arm it. Nothing of the latch is written until it is armed.
+    ///
+    /// # Safety
+    ///
+    /// As [`as_job_ref`](Self::as_job_ref): the job stays alive and unmoved
+    /// until it has run or was taken back, and the record is deferred once.
+    #[inline]
+    pub(crate) unsafe fn as_deferred(&self) -> Deferred {
+        Deferred::new(self as *const Self as *const (), &Self::DEFERRED)
+    }
+
+    /// # Safety
+    ///
+    /// `this` points to a live `Self` not shared yet, and `owner` is the
+    /// worker whose stack holds it (see [`DeferredJob::arm`]).
+    unsafe fn arm_erased(this: *const (), owner: &WorkerThread) {
+        // SAFETY: the caller guarantees `this` is a live, unshared Self.
+        let job = unsafe { &*(this as *const Self) };
+        // SAFETY: `owner` is the very worker whose `&'r WorkerThread` built
+        // this job (the one that deferred it): widening the reference to
+        // `'r` names the same object for the same span. Armed once, before
+        // sharing (the caller's guarantee).
+        unsafe { job.latch.arm(&*(owner as *const WorkerThread)) };
     }
 }
 

@@ -21,10 +21,13 @@
 //!   cbd484ca).
 
 use std::fmt;
+use std::mem::MaybeUninit;
 
 use super::registry::Registry;
 use super::worker::WorkerThread;
 use crate::latch::{CoreLatch, Found, SetLatch};
+use crate::sync::atomic::AtomicUsize;
+use crate::sync::atomic::Ordering::Relaxed;
 use crate::sync::{Arc, UnsafeCell};
 
 /// Who owns a [`SpinLatch`]: read by the setter before it publishes `SET`.
@@ -47,6 +50,10 @@ pub(crate) struct SpinLatch<'r> {
     /// read it after the swap — a use after free in the real build — is a
     /// data race the models report.)
     owner: UnsafeCell<Owner<'r>>,
+    /// The index of the worker that took the job this latch belongs to
+    /// (`usize::MAX` until one did): a `join` waiting for a stolen half
+    /// helps that worker first.
+    thief: AtomicUsize,
 }
 
 // SAFETY: the only non-`Sync` part is the owner cell, which is written once,
@@ -80,7 +87,16 @@ impl<'r> SpinLatch<'r> {
                 index: owner.index,
                 cross,
             }),
+            thief: AtomicUsize::new(usize::MAX),
         }
+    }
+
+    /// The worker that took the job, if one did (a hint).
+    #[inline]
+    pub(crate) fn thief(&self) -> Option<usize> {
+        // Relaxed: a hint (see the field).
+        let thief = self.thief.load(Relaxed);
+        (thief != usize::MAX).then_some(thief)
     }
 
     /// Whether the latch is set.
@@ -120,6 +136,82 @@ impl SetLatch for SpinLatch<'_> {
         if found == Found::Sleeping {
             owner.wake();
         }
+    }
+
+    #[inline]
+    fn note_thief(&self, index: usize) {
+        // Relaxed: a hint for the waiting owner's choice of victim.
+        self.thief.store(index, Relaxed);
+    }
+}
+
+/// The latch of a `join`'s second half, written only when the half is
+/// promoted (`pool/deferred.rs`): the common `b` that nobody ever takes
+/// pays nothing for a latch. Until [`arm`](Self::arm) it is uninitialised,
+/// and nothing reads it: only a promoted job can be executed, waited for or
+/// probed, and promotion arms it first.
+pub(crate) struct LazySpinLatch<'r> {
+    latch: UnsafeCell<MaybeUninit<SpinLatch<'r>>>,
+}
+
+// SAFETY: written once, by the owner, before the job is shared (the push that
+// shares it publishes the write); afterwards a `SpinLatch`, which is `Sync`.
+unsafe impl Sync for LazySpinLatch<'_> {}
+
+impl<'r> LazySpinLatch<'r> {
+    /// A latch not armed yet.
+    #[inline]
+    pub(crate) fn unarmed() -> LazySpinLatch<'r> {
+        LazySpinLatch {
+            latch: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Arms the latch, owned by `owner`.
+    ///
+    /// # Safety
+    ///
+    /// At most once, by `owner` (the worker whose stack holds the job),
+    /// before the job is shared with any other thread.
+    #[inline]
+    pub(crate) unsafe fn arm(&self, owner: &'r WorkerThread) {
+        let latch = SpinLatch::new(owner);
+        // SAFETY: the caller guarantees exclusive access: the job is not
+        // shared yet, and only its owner's thread touches it.
+        self.latch.with_mut(|slot| unsafe { (*slot).write(latch) });
+    }
+
+    /// The armed latch.
+    ///
+    /// # Safety
+    ///
+    /// [`arm`](Self::arm) must have happened before (on this thread, or
+    /// published to it by the push that shared the job).
+    #[inline]
+    pub(crate) unsafe fn armed(&self) -> &SpinLatch<'r> {
+        // SAFETY: armed (the caller's guarantee) and never written again.
+        self.latch.with(|slot| unsafe { (*slot).assume_init_ref() })
+    }
+}
+
+impl SetLatch for LazySpinLatch<'_> {
+    fn core(&self) -> &CoreLatch {
+        // SAFETY: only a promoted job's latch is used as a latch, and
+        // promotion arms it first.
+        unsafe { self.armed() }.core()
+    }
+
+    unsafe fn set(this: *const Self) {
+        // SAFETY: as in `core`; the caller guarantees `this` is live, and
+        // `SpinLatch::set` keeps the last-touch rule.
+        unsafe { SpinLatch::set((*this).armed()) }
+    }
+
+    #[inline]
+    fn note_thief(&self, index: usize) {
+        // SAFETY: as in `core`: the executor of a job runs it only after
+        // the promotion that armed the latch.
+        unsafe { self.armed() }.note_thief(index);
     }
 }
 
