@@ -109,3 +109,49 @@ fn a_join_inside_a_stolen_half_engages() {
         }
     });
 }
+
+/// After a sibling stole this worker's shared half, the worker's next `join`
+/// shares again at once, though nobody asks: the sibling is busy with what
+/// it stole when that `join` begins, and becomes idle only while the owner
+/// is inside its long `a`, which never joins again. (The steal itself tells
+/// the owner that its deque may be empty.)
+#[test]
+fn the_join_after_a_steal_shares_again() {
+    with_timeout(LIMIT * 2, || {
+        let pool = ThreadPool::new(2).unwrap();
+        for round in 0..10 {
+            let b1_started = AtomicBool::new(false);
+            let b2_deferred = AtomicBool::new(false);
+            let (seen, ()) = pool.install(|| {
+                stealpool::join(
+                    || {
+                        // The sibling has stolen `b1` (it runs there).
+                        let deadline = Instant::now() + PATIENCE;
+                        while !b1_started.load(SeqCst) && Instant::now() < deadline {
+                            std::hint::spin_loop();
+                        }
+                        assert!(b1_started.load(SeqCst), "b1 never moved");
+                        join_that_needs_both(|a, b| {
+                            stealpool::join(
+                                || {
+                                    // `b2` is deferred now: let `b1` finish.
+                                    b2_deferred.store(true, SeqCst);
+                                    a()
+                                },
+                                b,
+                            )
+                        })
+                    },
+                    || {
+                        b1_started.store(true, SeqCst);
+                        let deadline = Instant::now() + PATIENCE;
+                        while !b2_deferred.load(SeqCst) && Instant::now() < deadline {
+                            std::hint::spin_loop();
+                        }
+                    },
+                )
+            });
+            assert_moved(seen, &format!("the join after a steal, round {round}"));
+        }
+    });
+}

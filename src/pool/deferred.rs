@@ -16,16 +16,21 @@
 //!
 //! Asks are not enough on their own: a sibling that is still starting, or
 //! asleep after an ask that was answered already, asks nobody while the
-//! owner runs a long `a` that never defers again. So a `defer` that finds the
-//! worker's deque **empty** promotes the oldest pending job at once: each
-//! worker keeps its biggest pending half stealable and pushes again only
-//! after that one was taken (stolen, or popped back by its owner), while the
-//! joins nested inside stay lazy. A worker waiting for a stolen half that
+//! owner runs a long `a` that never defers again. So the flag also means
+//! "**your deque may be empty**": it starts raised, a thief raises its
+//! victim's flag after every steal from that victim's deque, and a worker
+//! raises its own when one of its pops empties its deque. The next `defer`
+//! then promotes the oldest pending job: each worker keeps its biggest
+//! pending half stealable and pushes again only after that one was taken
+//! (stolen, or popped back by its owner), while the joins nested inside stay
+//! lazy. The owner's check is one relaxed load of its own flag, whoever
+//! raised it (a worker's deque is emptied only by its own pops and by
+//! steals, and both raise the flag). A worker waiting for a stolen half that
 //! finds no work promotes its own oldest pending half the same way.
 //!
 //! The owner takes a deferred job back with [`WorkerThread::undefer`]:
-//! `Some` if it was never promoted (the common case: the owner calls it
-//! directly), `None` if it is in the deque (the owner pops it back or waits
+//! `true` if it was never promoted (the common case: the owner calls it
+//! directly), `false` if it is in the deque (the owner pops it back or waits
 //! for whoever stole it).
 //!
 //! The seam is narrow: fork-join uses `Deferred`, `defer` and `undefer`;
@@ -80,21 +85,32 @@ impl fmt::Debug for Deferred {
     }
 }
 
-/// Per worker: "a sibling is idle: promote your oldest deferred job". Set by
-/// idle workers, cleared by the owner; padded, as the owner reads its own
-/// flag at every `defer`.
+/// Per worker: "promote your oldest deferred job" — a sibling is idle, or
+/// this worker's deque may be empty (see the module docs). Raised by idle
+/// workers, by thieves and by the worker's own emptying pops, and at first;
+/// cleared by the owner; padded, as the owner reads its own flag at every
+/// `defer`.
 pub(crate) struct Asks {
     flags: Box<[CachePadded<AtomicBool>]>,
 }
 
 impl Asks {
-    /// Flags for `workers` workers, all lowered.
+    /// Flags for `workers` workers, all raised: a fresh worker's deque is
+    /// empty.
     pub(crate) fn new(workers: usize) -> Asks {
         Asks {
             flags: (0..workers)
-                .map(|_| CachePadded::new(AtomicBool::new(false)))
+                .map(|_| CachePadded::new(AtomicBool::new(true)))
                 .collect(),
         }
+    }
+
+    /// Worker `index`'s deque may be empty now (a steal from it, or its own
+    /// pop, took a job): its next `defer` shares again.
+    #[inline]
+    pub(crate) fn raise(&self, index: usize) {
+        // Relaxed: a hint; the promotion it triggers is a fenced push.
+        self.flags[index].store(true, Relaxed);
     }
 
     /// Worker `from` is idle: ask every sibling to promote a deferred job.
@@ -123,29 +139,26 @@ impl fmt::Debug for Asks {
 
 impl WorkerThread {
     /// Links `deferred` as this worker's newest deferred job, then shares
-    /// the oldest pending one if this worker has nothing in its deque, or if
-    /// a sibling asked. The caller must call [`undefer`](Self::undefer)
-    /// before `deferred` goes out of scope.
+    /// the oldest pending one if this worker's flag is raised: a sibling
+    /// asked, or the deque may be empty. The caller must call
+    /// [`undefer`](Self::undefer) before `deferred` goes out of scope.
     ///
     /// **Nothing stealable, so share.** With an empty deque, the oldest
     /// pending job (often the one just deferred: the outermost `join` of a
     /// run, or the first `join` inside a stolen or popped-back half) is
     /// pushed at once, as an eager fork. Otherwise a sibling that is still
     /// starting, or asleep with an ask that was answered already, would
-    /// never get work: the owner checks asks only when it defers again, and
-    /// the owner of `join(a, b)` may stay inside a long `a` that never does.
-    /// So each worker keeps its oldest pending half stealable, and pushes
-    /// again only once that one has been taken: one push per steal or per
-    /// pop-back, while the joins nested inside stay lazy.
+    /// never get work: the owner checks its flag only when it defers again,
+    /// and the owner of `join(a, b)` may stay inside a long `a` that never
+    /// does. So each worker keeps its oldest pending half stealable, and
+    /// pushes again only once that one has been taken — the steal or the pop
+    /// that took it raised the flag: one push per steal or per pop-back,
+    /// while the joins nested inside stay lazy.
     #[inline]
     pub(crate) fn defer(&self, deferred: &Deferred) {
         deferred.older.set(self.deferred.get());
         self.deferred.set(deferred);
-        if self.deque_is_empty() {
-            self.promote_oldest();
-        } else {
-            self.share_if_asked();
-        }
+        self.share_if_asked();
     }
 
     /// Unlinks `deferred` (the newest) and takes its job back: `true` if it
@@ -157,8 +170,9 @@ impl WorkerThread {
         deferred.how.take().is_some()
     }
 
-    /// If a sibling asked for work, promotes this worker's oldest deferred
-    /// job: pushes it onto the deque, where the sibling can steal it.
+    /// If this worker's flag is raised (a sibling asked for work, or the
+    /// deque may be empty), promotes this worker's oldest deferred job:
+    /// pushes it onto the deque, where a sibling can steal it.
     #[inline]
     fn share_if_asked(&self) {
         // SAFETY: the flag lives in the registry, which `self.registry` (an

@@ -195,7 +195,9 @@ impl Registry {
         }
     }
 
-    /// Steals one job from a sibling of `thief`, starting at `start`.
+    /// Steals one job from a sibling of `thief`, starting at `start`; the
+    /// victim's flag is raised (its deque may be empty now:
+    /// `pool/deferred.rs`).
     pub(crate) fn steal_sibling(&self, thief: usize, start: usize) -> Option<Job> {
         let n = self.stealers.len();
         loop {
@@ -206,7 +208,10 @@ impl Registry {
                     continue;
                 }
                 match self.stealers[victim].steal() {
-                    Steal::Success(job) => return Some(job),
+                    Steal::Success(job) => {
+                        self.asks.raise(victim);
+                        return Some(job);
+                    }
                     Steal::Empty => {}
                     Steal::Retry => retry = true,
                 }
@@ -217,11 +222,14 @@ impl Registry {
         }
     }
 
-    /// Steals one job from worker `victim`'s deque.
+    /// Steals one job from worker `victim`'s deque, raising its flag.
     pub(crate) fn steal_from(&self, victim: usize) -> Option<Job> {
         loop {
             match self.stealers.get(victim)?.steal() {
-                Steal::Success(job) => return Some(job),
+                Steal::Success(job) => {
+                    self.asks.raise(victim);
+                    return Some(job);
+                }
                 Steal::Empty => return None,
                 Steal::Retry => continue,
             }

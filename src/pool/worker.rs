@@ -99,22 +99,21 @@ impl WorkerThread {
         self.registry.sleep.new_work();
     }
 
-    /// Whether this worker's deque looks empty (a hint: thieves may be
-    /// taking its last job right now).
-    #[inline]
-    pub(super) fn deque_is_empty(&self) -> bool {
-        self.deque.is_empty()
-    }
-
-    /// Pops this worker's own deque (its most recent push first).
+    /// Pops this worker's own deque (its most recent push first). A pop
+    /// that empties the deque raises this worker's own flag, so that its
+    /// next `join` shares again (`pool/deferred.rs`).
     #[inline]
     pub(crate) fn pop_local(&self) -> Option<Job> {
-        self.deque.pop()
+        let job = self.deque.pop()?;
+        if self.deque.is_empty() {
+            self.registry.asks.raise(self.index);
+        }
+        Some(job)
     }
 
     /// Finds a job: own deque, then the injector (a batch), then siblings.
     pub(crate) fn find_work(&self) -> Option<Job> {
-        if let Some(job) = self.deque.pop() {
+        if let Some(job) = self.pop_local() {
             return Some(job);
         }
         if let Some(job) = self.registry.steal_injected(&self.deque) {
