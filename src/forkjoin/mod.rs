@@ -8,10 +8,11 @@
 //! 1. `b` becomes a [`StackJob`] on the caller's stack (no heap allocation),
 //!    *deferred* (`pool/deferred.rs`): linked into the worker's list of
 //!    deferred jobs, not pushed anywhere yet (lazy forks, after Spice and
-//!    chili). If the worker's deque is empty (nothing of it is stealable),
-//!    or an idle sibling has asked for work, the worker promotes its
-//!    *oldest* pending deferred job onto its deque, where a sibling can
-//!    steal it: each worker keeps its biggest pending half stealable.
+//!    chili). If the worker's flag is raised — its deque may be empty (a
+//!    steal or its own pop took the last job), or an idle sibling has asked
+//!    for work — the worker promotes its *oldest* pending deferred job onto
+//!    its deque (arming that job's latch first), where a sibling can steal
+//!    it: each worker keeps its biggest pending half stealable.
 //! 2. The caller runs `a`, catching its panic, and takes `b` back.
 //! 3. If `b` was never promoted, nobody else can have it: the caller calls
 //!    `b` directly and returns — the common case, with no atomic
