@@ -31,11 +31,7 @@ pub(crate) fn spin_until(
     if cfg!(loom) {
         return false;
     }
-    let began = Instant::now();
-    let mut stop = began.checked_add(budget).unwrap_or(began);
-    if let Some(deadline) = deadline {
-        stop = stop.min(deadline);
-    }
+    let stop = stop_at(budget, deadline);
     let mut batch = 1;
     loop {
         for _ in 0..batch {
@@ -50,6 +46,15 @@ pub(crate) fn spin_until(
             return false;
         }
     }
+}
+
+/// When a spin of `budget` from now ends: at the end of the budget, or at
+/// `deadline` if that comes first.
+#[inline]
+fn stop_at(budget: Duration, deadline: Option<Instant>) -> Instant {
+    let now = Instant::now();
+    let stop = now.checked_add(budget).unwrap_or(now);
+    deadline.map_or(stop, |deadline| stop.min(deadline))
 }
 
 /// Like [`spin_until`], but gives the CPU away (`sched_yield`) between
@@ -68,11 +73,7 @@ pub(crate) fn yield_until(
     if cfg!(loom) {
         return false;
     }
-    let began = Instant::now();
-    let mut stop = began.checked_add(budget).unwrap_or(began);
-    if let Some(deadline) = deadline {
-        stop = stop.min(deadline);
-    }
+    let stop = stop_at(budget, deadline);
     loop {
         if done() {
             return true;
@@ -88,44 +89,38 @@ pub(crate) fn yield_until(
 mod tests {
     use super::*;
 
-    #[test]
-    fn stops_when_done_or_out_of_time() {
+    /// A spin function, as both `spin_until` and `yield_until` are.
+    type Spin = fn(Duration, Option<Instant>, &mut dyn FnMut() -> bool) -> bool;
+
+    /// Both stop as soon as `done` holds, at the end of the budget, or at a
+    /// deadline shorter than the budget.
+    fn stops_when_done_or_out_of_time(spin: Spin) {
         let mut calls = 0;
-        assert!(spin_until(Duration::from_secs(10), None, || {
+        assert!(spin(Duration::from_secs(10), None, &mut || {
             calls += 1;
             calls == 5
         }));
         assert_eq!(calls, 5);
         let start = Instant::now();
-        assert!(!spin_until(Duration::from_micros(50), None, || false));
+        assert!(!spin(Duration::from_micros(50), None, &mut || false));
         assert!(start.elapsed() >= Duration::from_micros(50));
-        // A deadline shorter than the budget wins.
         let start = Instant::now();
         let deadline = start + Duration::from_micros(10);
-        assert!(!spin_until(Duration::from_secs(10), Some(deadline), || {
+        assert!(!spin(Duration::from_secs(10), Some(deadline), &mut || {
             false
         }));
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
+    fn spinning_stops_when_done_or_out_of_time() {
+        stops_when_done_or_out_of_time(|budget, deadline, done| spin_until(budget, deadline, done));
+    }
+
+    #[test]
     fn yielding_stops_when_done_or_out_of_time() {
-        let mut calls = 0;
-        assert!(yield_until(Duration::from_secs(10), None, || {
-            calls += 1;
-            calls == 5
-        }));
-        assert_eq!(calls, 5);
-        let start = Instant::now();
-        assert!(!yield_until(Duration::from_micros(50), None, || false));
-        assert!(start.elapsed() >= Duration::from_micros(50));
-        let start = Instant::now();
-        let deadline = start + Duration::from_micros(10);
-        assert!(!yield_until(
-            Duration::from_secs(10),
-            Some(deadline),
-            || false
-        ));
-        assert!(start.elapsed() < Duration::from_secs(5));
+        stops_when_done_or_out_of_time(|budget, deadline, done| {
+            yield_until(budget, deadline, done)
+        });
     }
 }

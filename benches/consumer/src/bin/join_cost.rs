@@ -14,44 +14,9 @@
 
 use std::hint::black_box;
 
-fn fib_seq(n: u32) -> u64 {
-    if n < 2 {
-        return u64::from(n);
-    }
-    fib_seq(n - 1) + fib_seq(n - 2)
-}
-
-fn fib_join(n: u32) -> u64 {
-    if n < 2 {
-        return u64::from(n);
-    }
-    let (a, b) = stealpool::join(|| fib_join(n - 1), || fib_join(n - 2));
-    a + b
-}
-
-fn fib_worker(worker: stealpool::Worker<'_>, n: u32) -> u64 {
-    if n < 2 {
-        return u64::from(n);
-    }
-    let (a, b) = worker.join(|w| fib_worker(w, n - 1), |w| fib_worker(w, n - 2));
-    a + b
-}
-
-fn fib_rayon(n: u32) -> u64 {
-    if n < 2 {
-        return u64::from(n);
-    }
-    let (a, b) = rayon::join(|| fib_rayon(n - 1), || fib_rayon(n - 2));
-    a + b
-}
-
-fn joins(n: u32) -> u64 {
-    if n < 2 {
-        0
-    } else {
-        1 + joins(n - 1) + joins(n - 2)
-    }
-}
+#[path = "../fib.rs"]
+mod fib;
+use fib::{fib_joins as joins, fib_rayon, fib_seq, fib_stealpool as fib_join, fib_worker};
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "join".into());
