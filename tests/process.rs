@@ -519,6 +519,25 @@ fn deadline_kills_and_replaces_the_worker() {
     assert_eq!(ok.len(), 3);
 }
 
+/// Issue 11, fault 3: `task_timeout(Duration::MAX)` overflowed
+/// `Instant + Duration` and panicked the supervisor (the first task failed,
+/// later ones hung; with an initializer, nothing ran). It means no limit.
+fn an_endless_task_timeout_means_no_limit() {
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .task_timeout(Duration::MAX)
+        .initializer(remote!(init_tag), "endless".to_string())
+        .build()
+        .unwrap();
+    assert_eq!(pool.submit(remote!(get_tag), ()).join().unwrap(), "endless");
+    let ok: Vec<u32> = pool
+        .map(remote!(sleep_ms), [1, 2, 3], 3)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ok.len(), 3);
+    assert_eq!(pool.submit(remote!(get_tag), ()).join().unwrap(), "endless");
+}
+
 fn wait_timeout_never_kills() {
     let pool = pool(1);
     let task = pool.submit(remote!(sleep_ms), 300);
@@ -994,6 +1013,7 @@ const TESTS: &[Test] = tests![
     killed_worker_fails_only_its_task,
     crash_leaves_other_workers_tasks_alone,
     deadline_kills_and_replaces_the_worker,
+    an_endless_task_timeout_means_no_limit,
     wait_timeout_never_kills,
     max_tasks_per_child_recycles,
     cancel_until_handed_over,

@@ -237,7 +237,7 @@ impl Child {
         };
         self.send(&init)
             .map_err(|err| StartError::InitFailed(format!("it did not take the request: {err}")))?;
-        let deadline = recipe.init_timeout.map(|timeout| Instant::now() + timeout);
+        let deadline = recipe.init_timeout.and_then(super::slot::deadline_after);
         match self.replies.recv::<Reply>(deadline, MAX_INIT_REPLY) {
             Ok(Reply::Ready) => Ok(()),
             Ok(Reply::InitFailed(detail)) => Err(StartError::InitFailed(detail)),

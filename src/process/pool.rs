@@ -752,7 +752,9 @@ impl ProcessPoolBuilder {
     /// A deadline for every task, counted from when its worker starts it: a
     /// task still running after `timeout` has its worker killed (SIGKILL)
     /// and fails with [`is_timeout`](TaskError::is_timeout); the worker is
-    /// replaced. Default: none. ([`Task::wait_timeout`] never kills.)
+    /// replaced. Default: none. ([`Task::wait_timeout`] never kills.) A
+    /// timeout too long to represent as a point in time (such as
+    /// `Duration::MAX`) means no limit.
     ///
     /// # Examples
     ///

@@ -276,7 +276,7 @@ fn run_job(
     let mut position = 0;
     while let Some(item) = items.next() {
         position += 1;
-        let deadline = shared.task_timeout.map(|timeout| Instant::now() + timeout);
+        let deadline = shared.task_timeout.and_then(deadline_after);
         match recv_reply(&mut child, deadline) {
             Ok(Reply::Item(outcome)) => {
                 child.tasks_run += 1;
@@ -321,6 +321,12 @@ fn run_job(
         }
     }
     Some(child)
+}
+
+/// The deadline `timeout` from now; `None` (no limit) if it is too far
+/// ahead for an `Instant` (`task_timeout(Duration::MAX)`).
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 /// Waits for the worker's next reply until `deadline`, checking every
