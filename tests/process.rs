@@ -222,6 +222,10 @@ const USE_OTHER: &str = "STEALPOOL_TEST_OTHER_REGISTRY";
 /// be killed (for the parent-death test).
 const PARENT_MODE: &str = "STEALPOOL_TEST_PARENT_MODE";
 
+/// Set in the environment of a copy of this binary that ignores SIGCHLD
+/// and recycles workers (for the `ECHILD` test).
+const SIGCHLD_IGNORED_MODE: &str = "STEALPOOL_TEST_SIGCHLD_IGNORED";
+
 fn main() {
     if std::env::var_os(USE_OTHER).is_some() {
         process::bootstrap(&OTHER);
@@ -230,6 +234,9 @@ fn main() {
     IN_PARENT.store(true, Ordering::SeqCst);
     if std::env::var_os(PARENT_MODE).is_some() {
         return parent_mode();
+    }
+    if std::env::var_os(SIGCHLD_IGNORED_MODE).is_some() {
+        return sigchld_ignored_mode();
     }
     run_tests();
 }
@@ -978,6 +985,44 @@ fn workers_exit_when_the_parent_dies() {
     );
 }
 
+/// Issue 11, fault 9: with SIGCHLD ignored, the kernel reaps children as
+/// they exit and `waitpid` says `ECHILD`, which read as "still running":
+/// every recycle and the final `Drop` waited 1 s, then SIGKILLed a pid that
+/// was no longer ours. A copy of this binary ignores SIGCHLD, recycles a
+/// worker four times and drops its pool; it must take well under the 4 s
+/// (plus the `Drop`) that the old code needed.
+fn sigchld_ignored_does_not_stall_recycling() {
+    let exe = std::env::current_exe().unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(exe)
+        .env(SIGCHLD_IGNORED_MODE, "1")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout.trim(), "5 tasks on 5 workers", "{out:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}: {out:?}");
+}
+
+/// The body of `sigchld_ignored_does_not_stall_recycling`, in its own
+/// process (the signal disposition is process-wide).
+fn sigchld_ignored_mode() {
+    // SAFETY: setting a signal's disposition to SIG_IGN, before any other
+    // thread of this process depends on SIGCHLD.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .max_tasks_per_child(1)
+        .build()
+        .unwrap();
+    let pids: std::collections::HashSet<u32> = (0..5)
+        .map(|_| pool.submit(remote!(pid), ()).join().unwrap())
+        .collect();
+    drop(pool);
+    println!("5 tasks on {} workers", pids.len());
+}
+
 /// The parent of `workers_exit_when_the_parent_dies`: a pool of 2, one
 /// worker busy forever, one idle; prints both pids, then waits to be killed.
 fn parent_mode() {
@@ -1014,6 +1059,7 @@ const TESTS: &[Test] = tests![
     crash_leaves_other_workers_tasks_alone,
     deadline_kills_and_replaces_the_worker,
     an_endless_task_timeout_means_no_limit,
+    sigchld_ignored_does_not_stall_recycling,
     wait_timeout_never_kills,
     max_tasks_per_child_recycles,
     cancel_until_handed_over,

@@ -277,15 +277,16 @@ impl Child {
             return Some(ended.clone());
         }
         let mut state = lock(&self.slot.0);
-        match self.process.try_wait() {
-            Ok(Some(status)) => {
-                state.unpublish();
-                let ended = describe(status);
-                self.ended = Some(ended.clone());
-                Some(ended)
-            }
-            Ok(None) | Err(_) => None,
-        }
+        let ended = match self.process.try_wait() {
+            Ok(Some(status)) => describe(status),
+            // With SIGCHLD ignored, the kernel reaps children itself as they
+            // exit: the worker is gone, not running.
+            Err(err) if is_no_child(&err) => REAPED_BY_THE_KERNEL.to_string(),
+            Ok(None) | Err(_) => return None,
+        };
+        state.unpublish();
+        self.ended = Some(ended.clone());
+        Some(ended)
     }
 
     /// Kills (if `kill`) and reaps the worker, unpublishing its pid first;
@@ -294,14 +295,21 @@ impl Child {
         if let Some(ended) = &self.ended {
             return ended.clone();
         }
+        // Not reaped yet, so the pid is still ours: safe to signal — unless
+        // the kernel reaped it already (SIGCHLD ignored), which `try_reap`
+        // finds without blocking; then the pid may be another process's.
+        if let Some(ended) = self.try_reap() {
+            self.requests = None;
+            return ended;
+        }
         if kill {
-            // Not reaped yet, so the pid is still ours: safe to signal.
             let _ = self.process.kill();
         }
         self.slot.unpublish();
         self.requests = None;
         let ended = match self.process.wait() {
             Ok(status) => describe(status),
+            Err(err) if is_no_child(&err) => REAPED_BY_THE_KERNEL.to_string(),
             Err(err) => format!("could not be waited for: {err}"),
         };
         self.ended = Some(ended.clone());
@@ -332,6 +340,17 @@ impl Drop for Child {
     fn drop(&mut self) {
         self.finish(true);
     }
+}
+
+/// How a worker ended that the kernel reaped before we could (the parent
+/// ignores SIGCHLD): its exit status is lost.
+const REAPED_BY_THE_KERNEL: &str = "exited (its status is unknown: SIGCHLD is ignored, so the \
+     kernel reaped it)";
+
+/// Whether `err` is `ECHILD`: the process is not (or no longer) our child
+/// to wait for; with SIGCHLD ignored, that means it exited.
+fn is_no_child(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::ECHILD)
 }
 
 /// Describes how a process ended.
