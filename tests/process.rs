@@ -180,6 +180,27 @@ impl Drop for Grenade {
         }
     }
 }
+/// A result that takes 3 s to decode in the parent (the slot thread decodes
+/// it before it reads the next reply of a chunk).
+#[derive(Serialize)]
+struct SlowToDecode(u32);
+impl<'de> Deserialize<'de> for SlowToDecode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = u32::deserialize(d)?;
+        std::thread::sleep(SLOW_DECODE);
+        Ok(SlowToDecode(value))
+    }
+}
+const SLOW_DECODE: Duration = Duration::from_secs(3);
+/// Item 0 returns at once (and decodes slowly); any other item hangs.
+fn quick_then_hang(x: u32) -> SlowToDecode {
+    if x == 0 {
+        return SlowToDecode(0);
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
 /// Waits for the gate file, then returns a `Grenade`.
 fn make_grenade(path: String) -> Grenade {
     wait_for_file(path);
@@ -188,6 +209,7 @@ fn make_grenade(path: String) -> Grenade {
 
 static TASKS: Registry = registry![
     echo,
+    quick_then_hang,
     add,
     pid,
     panic_now,
@@ -543,6 +565,31 @@ fn an_endless_task_timeout_means_no_limit() {
         .collect();
     assert_eq!(ok.len(), 3);
     assert_eq!(pool.submit(remote!(get_tag), ()).join().unwrap(), "endless");
+}
+
+/// Issue 11, fault 7: the deadline of a chunk's next item started when the
+/// parent began to wait for it, after decoding the previous item (and running
+/// its callbacks), so a slow decode pushed the deadline out by as long. It
+/// counts from when the worker starts the item: the hanging item 1 (1 s
+/// timeout) is killed as soon as item 0's 3 s decode ends, at ~3 s, not ~4 s.
+fn a_chunk_items_deadline_starts_when_its_worker_starts_it() {
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .task_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut results = pool.map(remote!(quick_then_hang), [0, 1], 2);
+    assert_eq!(results.next().unwrap().unwrap().0, 0);
+    let err = results.next().unwrap().err().expect("item 1 hangs");
+    let took = started.elapsed();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(took >= SLOW_DECODE, "{took:?}");
+    assert!(
+        took < SLOW_DECODE + Duration::from_millis(600),
+        "the hanging item was killed {took:?} after the start: its deadline \
+         started after the 3 s decode of the item before it"
+    );
 }
 
 fn wait_timeout_never_kills() {
@@ -1060,6 +1107,7 @@ const TESTS: &[Test] = tests![
     deadline_kills_and_replaces_the_worker,
     an_endless_task_timeout_means_no_limit,
     sigchld_ignored_does_not_stall_recycling,
+    a_chunk_items_deadline_starts_when_its_worker_starts_it,
     wait_timeout_never_kills,
     max_tasks_per_child_recycles,
     cancel_until_handed_over,

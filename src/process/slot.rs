@@ -274,11 +274,16 @@ fn run_job(
     };
     let mut items = items.into_iter();
     let mut position = 0;
+    // Each item's deadline counts from when its worker starts it: the first
+    // once the request is written, each next one as soon as the reply before
+    // it arrives (the worker goes on at once), not after the parent decoded
+    // that reply and ran its callbacks, which may take any time.
+    let mut deadline = shared.task_timeout.and_then(deadline_after);
     while let Some(item) = items.next() {
         position += 1;
-        let deadline = shared.task_timeout.and_then(deadline_after);
         match recv_reply(&mut child, deadline) {
             Ok(Reply::Item(outcome)) => {
+                deadline = shared.task_timeout.and_then(deadline_after);
                 child.tasks_run += 1;
                 item.sink
                     .complete(outcome.map_err(|err| remote_error(err, pid)));
@@ -342,7 +347,13 @@ fn recv_reply(child: &mut Child, deadline: Option<Instant>) -> Result<Reply, Rea
                     return Err(ReadError::TimedOut);
                 }
                 if child.try_reap().is_some() {
-                    return Err(ReadError::Closed);
+                    // It is gone, but a reply it sent just before it died may
+                    // still be in the pipe: read what is there (no waiting)
+                    // before calling it dead.
+                    return match child.recv(Some(Instant::now())) {
+                        Err(ReadError::TimedOut) => Err(ReadError::Closed),
+                        other => other,
+                    };
                 }
             }
             other => return other,

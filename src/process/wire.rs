@@ -222,13 +222,16 @@ fn readable_now(fd: RawFd) -> bool {
 }
 
 /// Blocks until `fd` is readable (data or end of file) or `deadline` passes.
+/// It looks at `fd` at least once, even with the deadline already past, so
+/// that data already there is never reported as a timeout.
 fn wait_readable(fd: RawFd, deadline: Instant) -> Result<(), ReadError> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ReadError::TimedOut);
-        }
-        let millis = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        let millis = if left.is_zero() {
+            0
+        } else {
+            libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX)
+        };
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -245,6 +248,8 @@ fn wait_readable(fd: RawFd, deadline: Instant) -> Result<(), ReadError> {
             if err.kind() != io::ErrorKind::Interrupted {
                 return Err(ReadError::Io(err));
             }
+        } else if left.is_zero() {
+            return Err(ReadError::TimedOut);
         }
     }
 }
@@ -280,6 +285,28 @@ mod tests {
             Err(ReadError::Invalid(msg)) => assert!(msg.contains("limit"), "{msg}"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    /// Issue 11, fault 5: the supervisor drains a worker that it found dead
+    /// with a deadline of "now"; a reply already in the pipe must come out,
+    /// not a timeout.
+    #[test]
+    fn a_frame_already_there_beats_a_past_deadline() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut reader = FrameReader::new(b);
+        send(&mut a, &Reply::Item(Ok(vec![1, 2, 3]))).unwrap();
+        drop(a);
+        let past = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        match reader.recv::<Reply>(Some(past), MAX_FRAME) {
+            Ok(Reply::Item(Ok(bytes))) => assert_eq!(bytes, [1, 2, 3]),
+            other => panic!("unexpected {other:?}"),
+        }
+        // Then the end of the pipe, not a timeout either.
+        assert!(matches!(
+            reader.recv::<Reply>(Some(past), MAX_FRAME),
+            Err(ReadError::Closed)
+        ));
     }
 
     #[test]
