@@ -736,6 +736,31 @@ fn large_arguments_and_results() {
     );
 }
 
+/// Issue 11: an over-limit argument's error said "268435393 bytes, over the
+/// 268435456 byte frame limit" — a size under the limit it named. It names
+/// the limit that applies to the arguments of one call, and the size is
+/// over it.
+fn an_over_limit_argument_names_the_limit_it_broke() {
+    let pool = pool(1);
+    // Encoded, this is the length plus a 4-byte varint: between the
+    // arguments' limit and the frame's.
+    let len = (256 << 20) - 70;
+    let err = err_of(pool.submit(remote!(checksum), vec![7_u8; len]));
+    assert!(err.is_serialization(), "{err:?}");
+    let text = err.to_string();
+    let numbers: Vec<usize> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [size, limit] = numbers[..] else {
+        panic!("expected a size and a limit in {text:?}")
+    };
+    assert!(size > limit, "{text}");
+    assert!(text.contains("arguments of one call"), "{text}");
+    // The pool is unharmed.
+    assert_eq!(pool.submit(remote!(add), (2, 3)).join().unwrap(), 5);
+}
+
 fn task_output_does_not_disturb_the_protocol() {
     let pool = pool(1);
     assert_eq!(pool.submit(remote!(noisy), 9).join().unwrap(), 9);
@@ -1108,6 +1133,7 @@ const TESTS: &[Test] = tests![
     an_endless_task_timeout_means_no_limit,
     sigchld_ignored_does_not_stall_recycling,
     a_chunk_items_deadline_starts_when_its_worker_starts_it,
+    an_over_limit_argument_names_the_limit_it_broke,
     wait_timeout_never_kills,
     max_tasks_per_child_recycles,
     cancel_until_handed_over,

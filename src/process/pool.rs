@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::child::{lock, PidSlot, Recipe};
 use super::registry::{Registry, Remote};
 use super::slot::{self, Item, Job, TypedSink};
-use super::wire::MAX_FRAME;
+use super::wire::{MAX_ARGS, MAX_PAYLOAD, PER_ITEM};
 use super::worker::ENV_WORKER;
 use crate::pool::{BuildError, Map};
 use crate::sync::spin::spin_until;
@@ -445,8 +445,8 @@ impl ProcessPool {
             };
             // A chunk travels as one frame: close it early rather than let
             // it grow past the frame limit.
-            let bytes = item.args.len() + 16;
-            if !chunk.is_empty() && chunk_bytes + bytes > MAX_FRAME - 64 {
+            let bytes = item.args.len() + PER_ITEM;
+            if !chunk.is_empty() && chunk_bytes + bytes > MAX_PAYLOAD {
                 jobs.push(Job {
                     task: index,
                     items: std::mem::take(&mut chunk),
@@ -640,11 +640,10 @@ where
     let (task, promise) = task::promise::<R>();
     let sink = Box::new(TypedSink::new(promise));
     let error = match postcard::to_stdvec(args) {
-        Ok(bytes) if bytes.len() + 16 <= MAX_FRAME - 64 => {
-            return (task, Some(Item { args: bytes, sink }))
-        }
+        Ok(bytes) if bytes.len() <= MAX_ARGS => return (task, Some(Item { args: bytes, sink })),
         Ok(bytes) => format!(
-            "the encoded arguments are {} bytes, over the {MAX_FRAME} byte frame limit",
+            "the encoded arguments are {} bytes, over the {MAX_ARGS} byte limit for the \
+             arguments of one call",
             bytes.len()
         ),
         Err(err) => format!(

@@ -22,6 +22,23 @@ use crate::sync::spin::yield_until;
 /// The largest frame either side sends or accepts: 256 MiB.
 pub(crate) const MAX_FRAME: usize = 256 << 20;
 
+/// Room in a frame for the envelope around user bytes: the message's tag,
+/// the task index, the outcome's tag and the lengths (postcard varints).
+const ENVELOPE: usize = 64;
+
+/// Room per item of a `Run` request for that item's length prefix.
+pub(crate) const PER_ITEM: usize = 16;
+
+/// The user bytes one frame carries: one result in a reply, or the
+/// arguments of a request's items with [`PER_ITEM`] each.
+pub(crate) const MAX_PAYLOAD: usize = MAX_FRAME - ENVELOPE;
+
+/// The largest encoded result a worker sends back.
+pub(crate) const MAX_RESULT: usize = MAX_PAYLOAD;
+
+/// The largest encoded argument of one call.
+pub(crate) const MAX_ARGS: usize = MAX_PAYLOAD - PER_ITEM;
+
 /// The reader's usual buffer: what one `read` of a pipe returns at most.
 const READ_BUF: usize = 64 * 1024;
 

@@ -7,7 +7,9 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::registry::Registry;
-use super::wire::{self, FrameReader, ReadError, RemoteError, Reply, Request, MAX_FRAME};
+use super::wire::{
+    self, FrameReader, ReadError, RemoteError, Reply, Request, MAX_FRAME, MAX_RESULT,
+};
 use crate::task::panic_message;
 
 /// Set in a worker's environment (to the protocol version): "you are a
@@ -182,8 +184,8 @@ fn run(registry: &Registry, task: u32, args: &[u8]) -> Result<Vec<u8>, RemoteErr
         }),
     };
     match result {
-        Ok(bytes) if bytes.len() > MAX_FRAME - 64 => Err(RemoteError::BadResult(format!(
-            "the encoded result is {} bytes, over the {MAX_FRAME} byte frame limit",
+        Ok(bytes) if bytes.len() > MAX_RESULT => Err(RemoteError::BadResult(format!(
+            "the encoded result is {} bytes, over the {MAX_RESULT} byte limit for a result",
             bytes.len()
         ))),
         other => other,
