@@ -201,6 +201,53 @@ fn quick_then_hang(x: u32) -> SlowToDecode {
         std::thread::sleep(Duration::from_secs(3600));
     }
 }
+/// Daemon-style code: closes descriptors 0..=10, reopens stdio on
+/// /dev/null, then opens two log files in `dir` (they get 3 and 4).
+fn daemonize_and_log(dir: String) -> u32 {
+    for fd in 0..=10 {
+        // SAFETY: closing descriptors is what this task is for; nothing of
+        // this process's Rust code owns 0..=10 after the worker set up.
+        unsafe { libc::close(fd) };
+    }
+    for _ in 0..3 {
+        std::mem::forget(std::fs::File::open("/dev/null").unwrap());
+    }
+    for name in ["a.log", "b.log"] {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(format!("{dir}/{name}"))
+            .unwrap();
+        std::mem::forget(log);
+    }
+    42
+}
+/// Puts a file of its own on the number of every pipe descriptor above
+/// stdio (the protocol's), keeping a copy of each pipe open so that the
+/// parent sees no end of file: the worker's next frame would go into the
+/// user's file unless it notices.
+fn take_over_protocol_pipes(dir: String) -> u32 {
+    for fd in 3..4096 {
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes one stat into the buffer, which outlives it.
+        if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+            continue;
+        }
+        // SAFETY: fstat succeeded and initialised it.
+        let mode = unsafe { stat.assume_init() }.st_mode;
+        if mode & libc::S_IFMT != libc::S_IFIFO {
+            continue;
+        }
+        // SAFETY: plain descriptor calls on numbers this task owns now:
+        // keep the pipe open under another number, then put a file on it.
+        unsafe {
+            libc::dup(fd);
+            let file = std::fs::File::create(format!("{dir}/{fd}.log")).unwrap();
+            libc::dup2(std::os::fd::IntoRawFd::into_raw_fd(file), fd);
+        }
+    }
+    7
+}
 /// Waits for the gate file, then returns a `Grenade`.
 fn make_grenade(path: String) -> Grenade {
     wait_for_file(path);
@@ -210,6 +257,8 @@ fn make_grenade(path: String) -> Grenade {
 static TASKS: Registry = registry![
     echo,
     quick_then_hang,
+    daemonize_and_log,
+    take_over_protocol_pipes,
     add,
     pid,
     panic_now,
@@ -761,6 +810,56 @@ fn an_over_limit_argument_names_the_limit_it_broke() {
     assert_eq!(pool.submit(remote!(add), (2, 3)).join().unwrap(), 5);
 }
 
+/// A fresh, empty directory under the system's temporary one.
+fn scratch_dir(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("stealpool-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.to_string_lossy().into_owned()
+}
+
+/// The total size of the files in `dir`.
+fn bytes_in(dir: &str) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+/// Issue 11, fault 8: daemon-style code that closes descriptors 0..=10 and
+/// opens two log files got them on 3 and 4, the protocol's descriptors: the
+/// worker appended its reply to one log and read "requests" from the other,
+/// and the result was lost. The protocol lives far above the low numbers.
+fn daemon_style_tasks_keep_their_files() {
+    let pool = pool(1);
+    let dir = scratch_dir("daemon");
+    assert_eq!(
+        pool.submit(remote!(daemonize_and_log), dir.clone())
+            .join()
+            .unwrap(),
+        42
+    );
+    assert_eq!(bytes_in(&dir), 0, "a protocol frame went into a log file");
+    // The same worker serves on.
+    assert_eq!(pool.submit(remote!(add), (40, 2)).join().unwrap(), 42);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A task that puts files of its own on the protocol's descriptor numbers
+/// (keeping the pipes open elsewhere, so the parent sees nothing): the
+/// worker must notice that the channel is gone and exit without writing a
+/// frame into the user's file (the task fails as a dead worker; the pool
+/// replaces it).
+fn a_task_that_takes_the_protocol_descriptors_gets_no_frames() {
+    let pool = pool(1);
+    let dir = scratch_dir("takeover");
+    let err = err_of(pool.submit(remote!(take_over_protocol_pipes), dir.clone()));
+    assert!(err.is_worker_died(), "{err:?}");
+    assert_eq!(bytes_in(&dir), 0, "a protocol frame went into a user file");
+    assert_eq!(pool.submit(remote!(add), (1, 2)).join().unwrap(), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn task_output_does_not_disturb_the_protocol() {
     let pool = pool(1);
     assert_eq!(pool.submit(remote!(noisy), 9).join().unwrap(), 9);
@@ -1134,6 +1233,8 @@ const TESTS: &[Test] = tests![
     sigchld_ignored_does_not_stall_recycling,
     a_chunk_items_deadline_starts_when_its_worker_starts_it,
     an_over_limit_argument_names_the_limit_it_broke,
+    daemon_style_tasks_keep_their_files,
+    a_task_that_takes_the_protocol_descriptors_gets_no_frames,
     wait_timeout_never_kills,
     max_tasks_per_child_recycles,
     cancel_until_handed_over,

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::registry::Registry;
@@ -73,16 +73,74 @@ pub fn bootstrap(registry: &'static Registry) {
     std::process::exit(code);
 }
 
-/// The worker's private ends of the two pipes.
+/// The worker's private ends of the two pipes, and what each descriptor
+/// must still be before the worker reads or writes it.
 struct Channel {
     requests: FrameReader<File>,
     replies: File,
+    /// The request pipe: its descriptor and identity.
+    requests_id: FdIdentity,
+    /// The reply pipe: its descriptor and identity.
+    replies_id: FdIdentity,
 }
 
-/// Duplicates `fd` to a new close-on-exec descriptor.
-fn dup_private(fd: RawFd) -> io::Result<File> {
+/// A descriptor and the file it was opened on (device and inode), to tell
+/// whether a task closed it and something else now has the number.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FdIdentity {
+    fd: RawFd,
+    dev: libc::dev_t,
+    ino: libc::ino_t,
+}
+
+impl FdIdentity {
+    /// What `fd` refers to now, if it is open.
+    fn of(fd: RawFd) -> Option<FdIdentity> {
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes one `stat` into the buffer we pass, which is
+        // large enough and outlives the call.
+        if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: fstat succeeded, so it initialised the buffer.
+        let stat = unsafe { stat.assume_init() };
+        Some(FdIdentity {
+            fd,
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        })
+    }
+
+    /// Whether the descriptor still refers to the same file: a task that
+    /// closed it (daemon-style code closes every descriptor) and opened a
+    /// file that got the same number must not receive a protocol frame.
+    fn still_ours(self) -> bool {
+        FdIdentity::of(self.fd) == Some(self)
+    }
+}
+
+/// The lowest descriptor the protocol may use: far above the low numbers
+/// that daemon-style code closes and reuses (0..=10 and the like), and
+/// within the descriptor limit.
+fn protocol_fd_floor() -> RawFd {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we pass.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        256
+    };
+    let half = RawFd::try_from(soft / 2).unwrap_or(RawFd::MAX);
+    half.clamp(3, 1000)
+}
+
+/// Duplicates `fd` to a new close-on-exec descriptor at `floor` or above.
+fn dup_private(fd: RawFd, floor: RawFd) -> io::Result<File> {
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads its integer arguments.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor) };
     if new < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -105,15 +163,29 @@ impl Channel {
     /// points stdin at `/dev/null` and stdout at stderr, so that a task that
     /// reads stdin or prints cannot corrupt a frame.
     fn take_stdio() -> io::Result<Channel> {
-        let requests = dup_private(0)?;
-        let replies = dup_private(1)?;
+        let floor = protocol_fd_floor();
+        let requests = dup_private(0, floor)?;
+        let replies = dup_private(1, floor)?;
+        let identity = |file: &File| {
+            FdIdentity::of(file.as_raw_fd())
+                .ok_or_else(|| io::Error::other("a protocol descriptor vanished"))
+        };
+        let (requests_id, replies_id) = (identity(&requests)?, identity(&replies)?);
         let null = File::open("/dev/null")?;
-        redirect(std::os::fd::AsRawFd::as_raw_fd(&null), 0)?;
+        redirect(null.as_raw_fd(), 0)?;
         redirect(2, 1)?;
         Ok(Channel {
             requests: FrameReader::new(requests),
             replies,
+            requests_id,
+            replies_id,
         })
+    }
+
+    /// Sends `reply` unless a task took the reply descriptor over (then the
+    /// channel is broken: `false`, and nothing is written).
+    fn send(&mut self, reply: &Reply) -> bool {
+        self.replies_id.still_ours() && wire::send(&mut self.replies, reply).is_ok()
     }
 
     /// The worker loop; returns the exit code.
@@ -125,10 +197,15 @@ impl Channel {
             pid: std::process::id(),
             fingerprint: registry.fingerprint(),
         };
-        if wire::send(&mut self.replies, &hello).is_err() {
+        if !self.send(&hello) {
             return EXIT_PROTOCOL;
         }
         loop {
+            if !self.requests_id.still_ours() {
+                // A task closed the request pipe (and maybe opened a file
+                // on its number): reading would consume the user's file.
+                return EXIT_PROTOCOL;
+            }
             let request = match self.requests.recv::<Request>(None, MAX_FRAME) {
                 Ok(request) => request,
                 // The parent closed the pipe (shutdown, or it died): done.
@@ -148,7 +225,7 @@ impl Channel {
                         Err(err) => Reply::InitFailed(describe(registry, task, &err)),
                     };
                     let failed = matches!(reply, Reply::InitFailed(_));
-                    if wire::send(&mut self.replies, &reply).is_err() || failed {
+                    if !self.send(&reply) || failed {
                         return if failed {
                             EXIT_INIT_FAILED
                         } else {
@@ -159,7 +236,7 @@ impl Channel {
                 Request::Run { task, items } => {
                     for args in items {
                         let reply = Reply::Item(run(registry, task, &args));
-                        if wire::send(&mut self.replies, &reply).is_err() {
+                        if !self.send(&reply) {
                             return EXIT_PROTOCOL;
                         }
                     }
