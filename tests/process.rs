@@ -860,6 +860,30 @@ fn a_task_that_takes_the_protocol_descriptors_gets_no_frames() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Issue 11, fault 4: respawns executed the path resolved at `build()`, so
+/// after the binary was replaced or deleted (an upgrade) a routine
+/// `max_tasks_per_child` recycle failed three times and broke the pool.
+/// Workers start from the file opened at `build()`.
+fn workers_start_after_the_program_file_is_deleted() {
+    let dir = scratch_dir("upgrade");
+    let copy = format!("{dir}/worker-copy");
+    std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .max_tasks_per_child(1)
+        .program(&copy)
+        .build()
+        .unwrap();
+    let first = pool.submit(remote!(pid), ()).join().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut pids = vec![first];
+    for _ in 0..3 {
+        pids.push(pool.submit(remote!(pid), ()).join().unwrap());
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 4, "every task on a fresh worker: {pids:?}");
+}
+
 fn task_output_does_not_disturb_the_protocol() {
     let pool = pool(1);
     assert_eq!(pool.submit(remote!(noisy), 9).join().unwrap(), 9);
@@ -1235,6 +1259,7 @@ const TESTS: &[Test] = tests![
     an_over_limit_argument_names_the_limit_it_broke,
     daemon_style_tasks_keep_their_files,
     a_task_that_takes_the_protocol_descriptors_gets_no_frames,
+    workers_start_after_the_program_file_is_deleted,
     wait_timeout_never_kills,
     max_tasks_per_child_recycles,
     cancel_until_handed_over,

@@ -3,7 +3,8 @@
 
 use std::fmt;
 use std::io;
-use std::os::unix::process::ExitStatusExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,12 +19,42 @@ const MAX_HELLO: usize = 4096;
 /// The largest initializer reply accepted (it may carry a long panic message).
 const MAX_INIT_REPLY: usize = 1 << 20;
 
+impl Recipe {
+    /// Opens `program` to be executed from the open file later (see
+    /// [`executable`](Recipe::executable)); `None` if that is not possible.
+    pub(crate) fn open_executable(program: &std::path::Path) -> Option<Arc<std::fs::File>> {
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        let mut file = std::fs::File::open(program).ok()?;
+        let mut magic = [0_u8; 2];
+        let is_script = std::io::Read::read_exact(&mut file, &mut magic).is_ok() && magic == *b"#!";
+        (!is_script).then(|| Arc::new(file))
+    }
+
+    /// The path to execute: the open file's, else the program's.
+    fn exec_path(&self) -> std::path::PathBuf {
+        match &self.executable {
+            Some(file) => format!("/proc/self/fd/{}", file.as_raw_fd()).into(),
+            None => self.program.clone(),
+        }
+    }
+}
+
 /// What a worker needs to start: the program, the expected registry, the
 /// initializer request.
 #[derive(Debug, Clone)]
 pub(crate) struct Recipe {
-    /// The executable to run.
+    /// The executable to run, as the user named it (for messages, and as
+    /// the worker's `argv[0]`).
     pub(crate) program: std::path::PathBuf,
+    /// On Linux, the executable opened at `build()`: workers are started
+    /// from this open file (`/proc/self/fd/N`), so that an upgrade that
+    /// replaces or deletes the file, or a `chdir` after a relative
+    /// `program`, does not break later respawns. `None` where it could not
+    /// be opened, for a `#!` script (its interpreter would reopen the path),
+    /// and off Linux: then the path is executed.
+    pub(crate) executable: Option<Arc<std::fs::File>>,
     /// The parent's registry fingerprint.
     pub(crate) fingerprint: u64,
     /// The initializer: registry index and encoded argument.
@@ -160,7 +191,8 @@ impl Child {
     /// Starts a worker, publishes its pid in `slot` (for `kill`), and
     /// completes the handshake and the initializer.
     pub(crate) fn spawn(recipe: &Recipe, slot: &Arc<PidSlot>) -> Result<Child, StartError> {
-        let mut process = Command::new(&recipe.program)
+        let mut process = Command::new(recipe.exec_path())
+            .arg0(&recipe.program)
             .env(ENV_WORKER, wire::VERSION.to_string())
             .env(ENV_PARENT, std::process::id().to_string())
             .stdin(Stdio::piped())

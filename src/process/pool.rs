@@ -770,7 +770,11 @@ impl ProcessPoolBuilder {
 
     /// The executable to run as a worker; default: the current executable.
     /// It must call [`bootstrap`](super::bootstrap) with the same registry
-    /// first; otherwise [`build`](Self::build) fails and says so.
+    /// first; otherwise [`build`](Self::build) fails and says so. On Linux
+    /// it is opened once, by `build`, and every worker (replacements too)
+    /// is started from that open file: replacing or deleting the file (an
+    /// upgrade) or changing directory after a relative path does not stop
+    /// the pool from replacing workers. (A `#!` script is started by path.)
     ///
     /// # Examples
     ///
@@ -906,6 +910,7 @@ impl ProcessPoolBuilder {
         let shared = Arc::new(Shared {
             registry: self.registry,
             recipe: Recipe {
+                executable: Recipe::open_executable(&program),
                 program,
                 fingerprint: self.registry.fingerprint(),
                 initializer,
