@@ -105,21 +105,24 @@ impl Asks {
         }
     }
 
-    /// Worker `index`'s deque may be empty now (a steal from it, or its own
-    /// pop, took a job): its next `defer` shares again.
+    /// Raises worker `index`'s flag, so that its next `defer` shares: its
+    /// deque may be empty now (a steal from it, or its own pop, took a job),
+    /// or a sibling is idle ([`ask_all_but`](Self::ask_all_but)).
     #[inline]
     pub(crate) fn raise(&self, index: usize) {
-        // Relaxed: a hint; the promotion it triggers is a fenced push.
-        self.flags[index].store(true, Relaxed);
+        let flag = &self.flags[index];
+        // Relaxed: a hint; the promotion it triggers is a fenced push. Read
+        // first: a flag already up is left alone, so that its owner's line
+        // is not pulled away from it for nothing.
+        if !flag.load(Relaxed) {
+            flag.store(true, Relaxed);
+        }
     }
 
     /// Worker `from` is idle: ask every sibling to promote a deferred job.
     pub(crate) fn ask_all_but(&self, from: usize) {
-        for (index, flag) in self.flags.iter().enumerate() {
-            // Relaxed: a hint; the promotion it triggers is a fenced push.
-            if index != from && !flag.load(Relaxed) {
-                flag.store(true, Relaxed);
-            }
+        for index in (0..self.flags.len()).filter(|&index| index != from) {
+            self.raise(index);
         }
     }
 
@@ -213,8 +216,12 @@ impl WorkerThread {
                 // SAFETY: `deferred` is in this worker's list, so its job lives
                 // on this thread's stack in a call that has not returned, was
                 // built by this worker, and is pending: not shared yet. `take`
-                // makes this the one arming and the one push.
-                let job = unsafe { how.arm(deferred.job, self) };
+                // makes this the one arming and the one push; it is armed
+                // below, before the push shares it.
+                let job = unsafe { how.job_ref(deferred.job) };
+                // SAFETY: as above: pending, ours, not shared yet.
+                // mutant: arm-after-push swap
+                unsafe { how.arm(deferred.job, self) };
                 self.push(Job::Stack(job));
                 true
             }

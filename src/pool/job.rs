@@ -322,18 +322,28 @@ pub(crate) struct DeferredJob {
 }
 
 impl DeferredJob {
-    /// Arms the job at `job` for sharing (its latch, owned by `owner`) and
-    /// returns its queueable reference.
+    /// Arms the job at `job` for sharing: writes its latch, owned by
+    /// `owner`.
     ///
     /// # Safety
     ///
     /// `job` is the live, pending job this table was made for; `owner` is
     /// the worker whose stack holds it; called once, before the job is
-    /// shared; the reference is queued at most once.
+    /// shared.
     #[inline]
-    pub(crate) unsafe fn arm(&self, job: *const (), owner: &WorkerThread) -> JobRef {
+    pub(crate) unsafe fn arm(&self, job: *const (), owner: &WorkerThread) {
         // SAFETY: forwarded from the caller.
         unsafe { (self.arm)(job, owner) };
+    }
+
+    /// The queueable reference to the job at `job`.
+    ///
+    /// # Safety
+    ///
+    /// `job` is the job this table was made for, armed before the reference
+    /// is shared, and the reference is queued at most once.
+    #[inline]
+    pub(crate) unsafe fn job_ref(&self, job: *const ()) -> JobRef {
         JobRef {
             job,
             execute: self.execute,

@@ -58,6 +58,25 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
+    /// A new lane: the owner's end (it only pushes) and the shared end.
+    fn new() -> (Worker<Job>, Arc<Lane>) {
+        let queue = Worker::new_fifo();
+        let lane = Arc::new(Lane {
+            stealer: queue.stealer(),
+            orphaned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        });
+        (queue, lane)
+    }
+
+    /// Whether the lane's thread exited and the lane looks empty (then the
+    /// list may drop it).
+    pub(crate) fn is_spent(&self) -> bool {
+        // Acquire on `orphaned`: the owner's pushes happen-before it, so an
+        // orphaned lane that looks empty is empty for good.
+        self.orphaned.load(Acquire) && self.is_empty()
+    }
+
     /// Whether the lane looks empty (a snapshot).
     pub(crate) fn is_empty(&self) -> bool {
         self.stealer.is_empty()
@@ -117,13 +136,19 @@ impl Lanes {
         }
     }
 
+    /// Adds `lane` to the list.
+    fn add(&self, lane: &Arc<Lane>) {
+        self.change(|list| {
+            list.push(Arc::clone(lane));
+            true
+        });
+    }
+
     /// Drops the lanes whose thread exited and that are empty.
     pub(crate) fn prune(&self) {
         self.change(|list| {
             let before = list.len();
-            // Acquire on `orphaned`: the owner's pushes happen-before it, so
-            // an orphaned lane that looks empty is empty for good.
-            list.retain(|lane| !(lane.orphaned.load(Acquire) && lane.is_empty()));
+            list.retain(|lane| !lane.is_spent());
             list.len() != before
         });
     }
@@ -213,16 +238,8 @@ pub(crate) fn push(lanes: &Lanes, pool: ExecutorId, job: Job) -> Result<(), Job>
         }
         // Relaxed: a hint; a closed lane is only ever forgotten.
         own.retain(|mine| !mine.lane.closed.load(Relaxed));
-        let queue = Worker::new_fifo();
-        let lane = Arc::new(Lane {
-            stealer: queue.stealer(),
-            orphaned: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-        });
-        lanes.change(|list| {
-            list.push(Arc::clone(&lane));
-            true
-        });
+        let (queue, lane) = Lane::new();
+        lanes.add(&lane);
         queue.push(job);
         own.push(OwnLane { pool, queue, lane });
         true
@@ -267,37 +284,18 @@ impl fmt::Debug for LaneCache {
     }
 }
 
-/// Whether an orphaned lane looks empty (then the list may be pruned).
-pub(crate) fn is_spent(lane: &Lane) -> bool {
-    // Acquire: as in `Lanes::prune`.
-    lane.orphaned.load(Acquire) && lane.is_empty()
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
-    fn lane() -> (Worker<Job>, Arc<Lane>) {
-        let queue = Worker::new_fifo();
-        let lane = Arc::new(Lane {
-            stealer: queue.stealer(),
-            orphaned: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-        });
-        (queue, lane)
-    }
-
     #[test]
     fn prune_drops_only_orphaned_empty_lanes() {
         let lanes = Lanes::new();
-        let (live_queue, live) = lane();
-        let (full_queue, full) = lane();
-        let (_, spent) = lane();
+        let (live_queue, live) = Lane::new();
+        let (full_queue, full) = Lane::new();
+        let (_, spent) = Lane::new();
         for lane in [&live, &full, &spent] {
-            lanes.change(|list| {
-                list.push(Arc::clone(lane));
-                true
-            });
+            lanes.add(lane);
         }
         full_queue.push(Job::Spawn(Box::new(|| ())));
         full.orphaned.store(true, Release);

@@ -13,7 +13,7 @@ use std::ptr;
 
 use super::deferred::Deferred;
 use super::job::Job;
-use super::lanes::{self, LaneCache};
+use super::lanes::LaneCache;
 use super::latch::SpinLatch;
 use super::queue::Steal;
 use super::queue::Worker;
@@ -150,7 +150,7 @@ impl WorkerThread {
                     Steal::Retry => {}
                 }
             }
-            spent |= lanes::is_spent(lane);
+            spent |= lane.is_spent();
         }
         drop(cache);
         if spent {
