@@ -62,7 +62,7 @@ fn throughput(c: &mut Criterion) {
     });
     group.bench_function("stealpool_map_chunk100", |b| {
         b.iter(|| {
-            for r in pool.map(remote!(noop), 0..BATCH as u64, 100) {
+            for r in pool.map(0..BATCH as u64, remote!(noop), 100) {
                 black_box(r.unwrap());
             }
         })

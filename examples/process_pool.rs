@@ -59,11 +59,11 @@ fn main() {
     println!("a worker crashes mid-task:");
     let err = pool.submit(remote!(crash), ()).join().unwrap_err();
     println!(
-        "  the task failed: {err} (is_worker_died: {})",
-        err.is_worker_died()
+        "  the task failed: {err} (is_worker_lost: {})",
+        err.is_worker_lost()
     );
     let squares: Vec<u64> = pool
-        .map(remote!(square), 1..=5, 2)
+        .map(1..=5, remote!(square), 2)
         .map(|r| r.expect("the pool still serves"))
         .collect();
     println!("  ...and the pool keeps serving: squares {squares:?}");

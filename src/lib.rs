@@ -84,6 +84,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod build_error;
 mod combinators;
 mod event;
 mod executor;
@@ -100,11 +101,13 @@ mod sync;
 mod task;
 mod unwind;
 
+pub use build_error::BuildError;
+pub use combinators::Map;
 pub use combinators::{as_completed, wait, AsCompleted, WaitFor, WaitResult};
 pub use event::{Event, WaitAsync};
 pub use forkjoin::{Scope, Worker};
 pub use global::{current_thread_index, join, scope, spawn, submit, with_worker};
-pub use pool::{BuildError, Map, PoolStats, ThreadPool, ThreadPoolBuilder};
+pub use pool::{PoolStats, ThreadPool, ThreadPoolBuilder};
 #[cfg(feature = "process")]
 pub use process::{ProcessPool, ProcessPoolBuilder};
 pub use task::{Task, TaskError};

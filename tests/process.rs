@@ -423,13 +423,13 @@ fn round_trip_and_order() {
     assert_eq!(pool.submit(remote!(add), (40, 2)).join().unwrap(), 42);
     for chunk in [0, 1, 3, 7, 1000] {
         let out: Vec<i64> = pool
-            .map(remote!(add), (0..50).map(|i| (i, 1)), chunk)
+            .map((0..50).map(|i| (i, 1)), remote!(add), chunk)
             .map(Result::unwrap)
             .collect();
-        assert_eq!(out, (1..=50).collect::<Vec<_>>(), "chunksize {chunk}");
+        assert_eq!(out, (1..=50).collect::<Vec<_>>(), "chunk_size {chunk}");
     }
     assert_eq!(
-        pool.map(remote!(add), Vec::<(i64, i64)>::new(), 4).count(),
+        pool.map(Vec::<(i64, i64)>::new(), remote!(add), 4).count(),
         0
     );
     // An explicit `program` that calls `bootstrap` with the same registry.
@@ -499,7 +499,7 @@ fn remote_panic_fails_only_its_task() {
     let pool = pool(1);
     let before = pool.submit(remote!(pid), ()).join().unwrap();
     let err = err_of(pool.submit(remote!(panic_now), "disk full".to_string()));
-    assert!(err.is_panic() && !err.is_worker_died(), "{err:?}");
+    assert!(err.is_panic() && !err.is_worker_lost(), "{err:?}");
     assert_eq!(err.panic_message(), Some("disk full"));
     let text = err.to_string();
     assert!(
@@ -519,7 +519,7 @@ fn crash_fails_only_its_task(f: stealpool::process::Remote<(), u32>, expect: &st
     let pool = pool(1);
     let before = pool.submit(remote!(pid), ()).join().unwrap();
     let err = err_of(pool.submit(f, ()));
-    assert!(err.is_worker_died() && !err.is_panic(), "{err:?}");
+    assert!(err.is_worker_lost() && !err.is_panic(), "{err:?}");
     assert!(err.to_string().contains(expect), "{err}");
     let after = pool.submit(remote!(pid), ()).join().unwrap();
     assert_ne!(before, after, "the worker was replaced");
@@ -537,7 +537,7 @@ fn segfault_fails_only_its_task() {
 fn exit_mid_task_fails_only_its_task() {
     let pool = pool(1);
     let err = err_of(pool.submit(remote!(exit_now), 7));
-    assert!(err.is_worker_died(), "{err:?}");
+    assert!(err.is_worker_lost(), "{err:?}");
     assert!(err.to_string().contains("exited with code 7"), "{err}");
     assert_eq!(
         pool.submit(remote!(echo), "still".to_string())
@@ -555,7 +555,7 @@ fn killed_worker_fails_only_its_task() {
     kill_pid(worker, libc::SIGKILL);
     let err = err_of(task);
     assert!(
-        err.is_worker_died() && err.to_string().contains("SIGKILL"),
+        err.is_worker_lost() && err.to_string().contains("SIGKILL"),
         "{err}"
     );
     assert_eq!(pool.submit(remote!(add), (2, 3)).join().unwrap(), 5);
@@ -566,7 +566,7 @@ fn crash_leaves_other_workers_tasks_alone() {
     let long = pool.submit(remote!(sleep_ms), 400);
     std::thread::sleep(Duration::from_millis(50));
     let crash = pool.submit(remote!(abort_now), ());
-    assert!(err_of(crash).is_worker_died());
+    assert!(err_of(crash).is_worker_lost());
     let survivor = long.join().unwrap();
     assert!(!is_gone(survivor), "the other worker lives on");
 }
@@ -581,7 +581,7 @@ fn deadline_kills_and_replaces_the_worker() {
     let started = Instant::now();
     let err = err_of(pool.submit(remote!(hang), ()));
     let took = started.elapsed();
-    assert!(err.is_timeout() && !err.is_worker_died(), "{err:?}");
+    assert!(err.is_timeout() && !err.is_worker_lost(), "{err:?}");
     assert!(
         took >= Duration::from_millis(200) && took < Duration::from_secs(5),
         "{took:?}"
@@ -591,7 +591,7 @@ fn deadline_kills_and_replaces_the_worker() {
     assert_ne!(before, after);
     // A task within its deadline is untouched; items of a map each get one.
     let ok: Vec<u32> = pool
-        .map(remote!(sleep_ms), [100, 100, 100], 3)
+        .map([100, 100, 100], remote!(sleep_ms), 3)
         .map(Result::unwrap)
         .collect();
     assert_eq!(ok.len(), 3);
@@ -609,7 +609,7 @@ fn an_endless_task_timeout_means_no_limit() {
         .unwrap();
     assert_eq!(pool.submit(remote!(get_tag), ()).join().unwrap(), "endless");
     let ok: Vec<u32> = pool
-        .map(remote!(sleep_ms), [1, 2, 3], 3)
+        .map([1, 2, 3], remote!(sleep_ms), 3)
         .map(Result::unwrap)
         .collect();
     assert_eq!(ok.len(), 3);
@@ -628,7 +628,7 @@ fn a_chunk_items_deadline_starts_when_its_worker_starts_it() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let mut results = pool.map(remote!(quick_then_hang), [0, 1], 2);
+    let mut results = pool.map([0, 1], remote!(quick_then_hang), 2);
     assert_eq!(results.next().unwrap().unwrap().0, 0);
     let err = results.next().unwrap().err().expect("item 1 hangs");
     let took = started.elapsed();
@@ -706,7 +706,7 @@ fn shutdown_finishes_queued_work() {
         task.join().unwrap();
     }
     assert!(err_of(pool.submit(remote!(pid), ())).is_rejected());
-    let map = catch_unwind(AssertUnwindSafe(|| pool.map(remote!(pid), [()], 1).count()));
+    let map = catch_unwind(AssertUnwindSafe(|| pool.map([()], remote!(pid), 1).count()));
     let message = map.unwrap_err();
     assert!(common_message(&message).contains("shut down"));
     pool.shutdown(); // idempotent
@@ -751,8 +751,8 @@ fn kill_fails_running_and_cancels_queued() {
     assert!(wait_until(Duration::from_secs(5), || running.is_running()
         && also.is_running()));
     pool.kill();
-    assert!(err_of(running).is_worker_died());
-    assert!(err_of(also).is_worker_died());
+    assert!(err_of(running).is_worker_lost());
+    assert!(err_of(also).is_worker_lost());
     assert!(err_of(queued).is_cancelled());
     assert!(err_of(pool.submit(remote!(pid), ())).is_rejected());
     assert!(children().is_empty(), "{:?}", children());
@@ -769,7 +769,7 @@ fn drop_does_not_hang_on_a_hung_task() {
         took >= Duration::from_secs(4) && took < Duration::from_secs(10),
         "{took:?}"
     );
-    assert!(err_of(hung).is_worker_died());
+    assert!(err_of(hung).is_worker_lost());
     assert!(children().is_empty(), "{:?}", children());
 }
 
@@ -854,7 +854,7 @@ fn a_task_that_takes_the_protocol_descriptors_gets_no_frames() {
     let pool = pool(1);
     let dir = scratch_dir("takeover");
     let err = err_of(pool.submit(remote!(take_over_protocol_pipes), dir.clone()));
-    assert!(err.is_worker_died(), "{err:?}");
+    assert!(err.is_worker_lost(), "{err:?}");
     assert_eq!(bytes_in(&dir), 0, "a protocol frame went into a user file");
     assert_eq!(pool.submit(remote!(add), (1, 2)).join().unwrap(), 3);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -1022,10 +1022,10 @@ fn not_registered_init(_: ()) {}
 
 fn a_crash_inside_a_chunk_fails_only_its_item() {
     let pool = pool(1);
-    let out: Vec<_> = pool.map(remote!(abort_on_two), 0..6, 6).collect();
+    let out: Vec<_> = pool.map(0..6, remote!(abort_on_two), 6).collect();
     for (i, outcome) in out.into_iter().enumerate() {
         if i == 2 {
-            assert!(outcome.unwrap_err().is_worker_died());
+            assert!(outcome.unwrap_err().is_worker_lost());
         } else {
             assert_eq!(
                 outcome.unwrap(),
@@ -1043,7 +1043,7 @@ fn max_tasks_per_child_holds_inside_a_chunk() {
         .build()
         .unwrap();
     let pids: Vec<u32> = pool
-        .map(remote!(pid_of), 0..6, 6)
+        .map(0..6, remote!(pid_of), 6)
         .map(Result::unwrap)
         .collect();
     for pair in pids.chunks(2) {
@@ -1105,7 +1105,7 @@ fn kill_runs_cancel_callbacks_after_killing() {
         .recv_timeout(Duration::from_secs(20))
         .expect("a cancel callback's shutdown waited on a hung worker");
     killer.join().unwrap();
-    assert!(err_of(hung).is_worker_died());
+    assert!(err_of(hung).is_worker_lost());
 }
 
 fn a_worker_without_bootstrap_cannot_build_pools() {
@@ -1134,14 +1134,14 @@ fn crash_loop_breaks_the_pool() {
     let queued = pool.submit(remote!(pid), ());
     let cancelled = pool.submit(remote!(pid), ());
     assert!(cancelled.cancel());
-    assert!(err_of(crash).is_worker_died());
+    assert!(err_of(crash).is_worker_lost());
     assert!(
         err_of(cancelled).is_cancelled(),
         "breaking leaves a cancelled task cancelled"
     );
     let err = err_of(queued);
     assert!(
-        err.is_worker_died() && err.to_string().contains("broken"),
+        err.is_worker_lost() && err.to_string().contains("broken"),
         "{err}"
     );
     let later = err_of(pool.submit(remote!(pid), ()));

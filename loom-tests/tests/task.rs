@@ -186,7 +186,7 @@ fn promise_abandoned_fails_the_waiter() {
         let slot = thread::spawn(move || assert!(completer.claim_and_abandon()));
         task.wait();
         slot.join().unwrap();
-        assert!(task.join().unwrap_err().is_worker_died());
+        assert!(task.join().unwrap_err().is_worker_lost());
     });
 }
 

@@ -1,8 +1,6 @@
-//! [`ThreadPoolBuilder`] and [`BuildError`]: configuring and starting a pool.
+//! [`ThreadPoolBuilder`]: configuring and starting a pool.
 
-use std::error::Error;
 use std::fmt;
-use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::job::Job;
@@ -10,6 +8,7 @@ use super::queue::Worker;
 use super::registry::{Hook, Registry};
 use super::worker::WorkerThread;
 use super::ThreadPool;
+use crate::build_error::BuildError;
 use crate::event::Event;
 use crate::executor::{PanicHandler, Payload};
 use crate::sync::{thread, Arc, Condvar, Mutex, StdArc};
@@ -46,84 +45,6 @@ pub struct ThreadPoolBuilder {
     start_hook: Option<Hook>,
     stop_hook: Option<Hook>,
     panic_handler: Option<PanicHandler>,
-}
-
-/// Why [`ThreadPoolBuilder::build`] failed: a bad option, an OS refusal to
-/// start a thread, or a panicking `on_thread_start` hook. No thread of the
-/// failed pool is left running.
-///
-/// # Examples
-///
-/// ```
-/// let err = stealpool::ThreadPool::new(0).unwrap_err();
-/// assert!(err.to_string().contains("at least one thread"));
-/// ```
-pub struct BuildError {
-    kind: BuildErrorKind,
-}
-
-enum BuildErrorKind {
-    ZeroThreads,
-    /// A process pool could not start; the message says why.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))]
-    Process(String),
-    Spawn {
-        index: usize,
-        source: io::Error,
-    },
-    StartHookPanicked {
-        index: usize,
-        message: Option<String>,
-    },
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            BuildErrorKind::Process(message) => f.write_str(message),
-            BuildErrorKind::ZeroThreads => {
-                f.write_str("a thread pool needs at least one thread (num_threads was 0)")
-            }
-            BuildErrorKind::Spawn { index, source } => {
-                write!(f, "the OS refused to start worker thread {index}: {source}")
-            }
-            BuildErrorKind::StartHookPanicked {
-                index,
-                message: Some(message),
-            } => write!(f, "on_thread_start panicked on worker {index}: {message}"),
-            BuildErrorKind::StartHookPanicked {
-                index,
-                message: None,
-            } => {
-                write!(f, "on_thread_start panicked on worker {index}")
-            }
-        }
-    }
-}
-
-impl BuildError {
-    /// A process pool's build failure, described by `message`.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))]
-    pub(crate) fn process(message: impl Into<String>) -> BuildError {
-        BuildError {
-            kind: BuildErrorKind::Process(message.into()),
-        }
-    }
-}
-
-impl fmt::Debug for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BuildError({self})")
-    }
-}
-
-impl Error for BuildError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match &self.kind {
-            BuildErrorKind::Spawn { source, .. } => Some(source),
-            _ => None,
-        }
-    }
 }
 
 impl fmt::Debug for ThreadPoolBuilder {
@@ -311,11 +232,7 @@ impl ThreadPoolBuilder {
     /// ```
     pub fn build(self) -> Result<ThreadPool, BuildError> {
         let n = match self.num_threads {
-            Some(0) => {
-                return Err(BuildError {
-                    kind: BuildErrorKind::ZeroThreads,
-                })
-            }
+            Some(0) => return Err(BuildError::zero_threads()),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
@@ -361,9 +278,7 @@ impl ThreadPoolBuilder {
             match builder.spawn(move || worker_main(registry, index, deque, gate, start_hook)) {
                 Ok(handle) => handles.push(Some(handle)),
                 Err(source) => {
-                    spawn_error = Some(BuildError {
-                        kind: BuildErrorKind::Spawn { index, source },
-                    });
+                    spawn_error = Some(BuildError::spawn(index, source));
                     break;
                 }
             }
@@ -416,9 +331,7 @@ fn worker_main(
         let message = crate::task::panic_message(&*payload);
         // The payload is a user value: its Drop may panic too.
         crate::unwind::drop_payload(payload);
-        BuildError {
-            kind: BuildErrorKind::StartHookPanicked { index, message },
-        }
+        BuildError::start_hook_panicked(index, message)
     });
     {
         let mut reports = gate.reports.lock();

@@ -14,7 +14,6 @@ pub(crate) mod entry;
 pub(crate) mod job;
 pub(crate) mod lanes;
 pub(crate) mod latch;
-mod map;
 pub(crate) mod queue;
 pub(crate) mod registry;
 mod shutdown;
@@ -25,12 +24,13 @@ pub(crate) mod worker;
 use std::collections::VecDeque;
 use std::fmt;
 
-pub use self::builder::{BuildError, ThreadPoolBuilder};
+pub use self::builder::ThreadPoolBuilder;
 use self::job::Job;
-pub use self::map::Map;
 use self::registry::Registry;
 pub use self::stats::PoolStats;
 use self::worker::WorkerThread;
+use crate::build_error::BuildError;
+use crate::combinators::Map;
 use crate::sync::Arc;
 use crate::task::{self, Task};
 

@@ -29,7 +29,7 @@
 //! - **Failures.** A panic comes back as a [`TaskError`](crate::TaskError)
 //!   with `is_panic()`, its message (the payload, as a `String`) and where it
 //!   happened. A worker that exits, aborts, segfaults or is killed
-//!   mid-task fails that task with `is_worker_died()` (with the exit code or
+//!   mid-task fails that task with `is_worker_lost()` (with the exit code or
 //!   signal) and is replaced at once. With
 //!   [`task_timeout`](ProcessPoolBuilder::task_timeout), a task past its
 //!   deadline has its worker killed and fails with `is_timeout()`. Only
@@ -69,7 +69,7 @@
 //!     let words = pool.submit(remote!(word_count), "to be or not".to_string());
 //!     assert_eq!(words.join().unwrap(), 4);
 //!
-//!     let squares: Vec<u64> = pool.map(remote!(square), 1..=5, 2).map(Result::unwrap).collect();
+//!     let squares: Vec<u64> = pool.map(1..=5, remote!(square), 2).map(Result::unwrap).collect();
 //!     assert_eq!(squares, [1, 4, 9, 16, 25]);
 //! }
 //! ```

@@ -17,7 +17,8 @@ use super::registry::{Registry, Remote};
 use super::slot::{self, Item, Job, TypedSink};
 use super::wire::{MAX_ARGS, MAX_PAYLOAD, PER_ITEM};
 use super::worker::ENV_WORKER;
-use crate::pool::{BuildError, Map};
+use crate::build_error::BuildError;
+use crate::combinators::Map;
 use crate::sync::spin::spin_until;
 use crate::task::{self, Task, TaskError};
 
@@ -398,7 +399,7 @@ impl ProcessPool {
     }
 
     /// Runs `f` on every item in worker processes; the results come back in
-    /// input order. Items travel `chunksize` per message (0 counts as 1),
+    /// input order. Items travel `chunk_size` per message (0 counts as 1),
     /// which amortises the pipe round trip for small items; each item still
     /// has its own deadline. Dropping the [`Map`] early cancels the items not
     /// yet handed to a worker.
@@ -416,13 +417,13 @@ impl ProcessPool {
     ///     stealpool::process::bootstrap(&TASKS);
     ///     let pool = stealpool::ProcessPool::builder(&TASKS).num_workers(2).build().unwrap();
     ///     let out: Vec<i32> = pool
-    ///         .map(stealpool::remote!(double), 0..10, 4)
+    ///         .map(0..10, stealpool::remote!(double), 4)
     ///         .map(Result::unwrap)
     ///         .collect();
     ///     assert_eq!(out, (0..10).map(|x| 2 * x).collect::<Vec<_>>());
     /// }
     /// ```
-    pub fn map<A, R, I>(&self, f: Remote<A, R>, items: I, chunksize: usize) -> Map<R>
+    pub fn map<A, R, I>(&self, items: I, f: Remote<A, R>, chunk_size: usize) -> Map<R>
     where
         I: IntoIterator<Item = A>,
         A: Serialize,
@@ -432,10 +433,10 @@ impl ProcessPool {
         if lock(&self.shared.queue).phase != Phase::Open {
             panic!("ProcessPool::map: the pool is shut down");
         }
-        let chunksize = chunksize.max(1);
+        let chunk_size = chunk_size.max(1);
         let mut tasks = VecDeque::new();
         let mut jobs = Vec::new();
-        let mut chunk: Vec<Item> = Vec::with_capacity(chunksize.min(1024));
+        let mut chunk: Vec<Item> = Vec::with_capacity(chunk_size.min(1024));
         let mut chunk_bytes = 0;
         for args in items {
             let (task, item) = make_item::<A, R>(&args);
@@ -455,7 +456,7 @@ impl ProcessPool {
             }
             chunk_bytes += bytes;
             chunk.push(item);
-            if chunk.len() == chunksize {
+            if chunk.len() == chunk_size {
                 jobs.push(Job {
                     task: index,
                     items: std::mem::take(&mut chunk),
@@ -543,7 +544,7 @@ impl ProcessPool {
     }
 
     /// Cancels every queued task, kills every worker at once (SIGKILL; their
-    /// running tasks fail with [`is_worker_died`](TaskError::is_worker_died)),
+    /// running tasks fail with [`is_worker_lost`](TaskError::is_worker_lost)),
     /// reaps them, and leaves the pool shut down.
     ///
     /// # Examples
@@ -800,7 +801,7 @@ impl ProcessPoolBuilder {
     /// one). If it panics or runs out of time, the
     /// start fails; a pool whose start-ups fail three times in a row is
     /// broken: queued and later tasks fail with
-    /// [`is_worker_died`](TaskError::is_worker_died), and `build` fails if
+    /// [`is_worker_lost`](TaskError::is_worker_lost), and `build` fails if
     /// it happens at once.
     ///
     /// # Examples
@@ -858,14 +859,14 @@ impl ProcessPoolBuilder {
         if std::env::var_os(ENV_WORKER).is_some() {
             // A worker whose `main` did not start with `bootstrap`: building
             // a pool here would start a worker of a worker, and so on.
-            return Err(BuildError::process(
+            return Err(BuildError::described(
                 "this process was started as a process-pool worker but did not call \
                  stealpool::process::bootstrap first in main; it must not build pools",
             ));
         }
         let num_workers = match self.num_workers {
             Some(0) => {
-                return Err(BuildError::process(
+                return Err(BuildError::described(
                     "num_workers(0): a process pool needs at least one worker",
                 ))
             }
@@ -873,7 +874,7 @@ impl ProcessPoolBuilder {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         if self.max_tasks_per_child == Some(0) {
-            return Err(BuildError::process(
+            return Err(BuildError::described(
                 "max_tasks_per_child(0): a worker must be allowed at least one task",
             ));
         }
@@ -881,18 +882,20 @@ impl ProcessPoolBuilder {
             None => None,
             Some((name, types, args)) => {
                 let index = self.registry.find(name).ok_or_else(|| {
-                    BuildError::process(format!("the initializer `{name}` is not in the registry"))
+                    BuildError::described(format!(
+                        "the initializer `{name}` is not in the registry"
+                    ))
                 })?;
                 let entry = self.registry.entry(index).expect("found above");
                 if entry.types() != types {
-                    return Err(BuildError::process(format!(
+                    return Err(BuildError::described(format!(
                         "the initializer `{name}` is registered as {entry:?}, \
                          not fn({}) -> {}: registry! and remote! name different functions",
                         types.0, types.1
                     )));
                 }
                 let args = args.map_err(|err| {
-                    BuildError::process(format!(
+                    BuildError::described(format!(
                         "the initializer's arguments do not serialize: {err}"
                     ))
                 })?;
@@ -902,7 +905,7 @@ impl ProcessPoolBuilder {
         let program = match self.program {
             Some(program) => program,
             None => std::env::current_exe().map_err(|err| {
-                BuildError::process(format!(
+                BuildError::described(format!(
                     "cannot find the current executable to run as a worker: {err}"
                 ))
             })?,
@@ -951,7 +954,7 @@ impl ProcessPoolBuilder {
                 Err(err) => {
                     lock(&pool.shared.live).live -= 1;
                     pool.kill();
-                    return Err(BuildError::process(format!(
+                    return Err(BuildError::described(format!(
                         "the OS refused to start supervising thread {index}: {err}"
                     )));
                 }
@@ -966,7 +969,7 @@ impl ProcessPoolBuilder {
         }
         if let Some(err) = first_error {
             pool.kill();
-            return Err(BuildError::process(err.to_string()));
+            return Err(BuildError::described(err.to_string()));
         }
         Ok(pool)
     }

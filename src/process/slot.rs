@@ -247,7 +247,7 @@ fn run_job(
         let status = child.kill_and_reap();
         let Some(mut fresh) = respawn(shared, index, true) else {
             fail_all(items, || {
-                TaskError::worker_died(format!(
+                TaskError::worker_lost(format!(
                     "its worker process {status} before the task was handed over, \
                      and no replacement started"
                 ))
@@ -257,7 +257,7 @@ fn run_job(
         if fresh.send(&request).is_err() {
             let status = fresh.kill_and_reap();
             fail_all(items, || {
-                TaskError::worker_died(format!(
+                TaskError::worker_lost(format!(
                     "its worker process {status} before reading the task"
                 ))
             });
@@ -290,7 +290,7 @@ fn run_job(
             }
             Ok(_) => {
                 let status = child.kill_and_reap();
-                item.sink.fail(TaskError::worker_died(format!(
+                item.sink.fail(TaskError::worker_lost(format!(
                     "worker process {pid} broke the protocol and {status}"
                 )));
                 requeue_rest(shared, task, items, sent.split_off(position));
@@ -317,7 +317,7 @@ fn run_job(
                 // Normally it exited; if it only closed its pipe, it is
                 // killed (it is not reaped yet, so that is safe).
                 let status = child.kill_and_reap();
-                item.sink.fail(TaskError::worker_died(format!(
+                item.sink.fail(TaskError::worker_lost(format!(
                     "worker process {pid} {status} while running it"
                 )));
                 requeue_rest(shared, task, items, sent.split_off(position));
@@ -392,8 +392,8 @@ fn requeue(shared: &Shared, job: Job) {
 /// (`broken` says why), or it shut down first.
 pub(crate) fn no_worker_error(broken: Option<&str>) -> TaskError {
     match broken {
-        Some(reason) => TaskError::worker_died(format!("the process pool is broken: {reason}")),
-        None => TaskError::worker_died("the pool shut down before a worker could start it"),
+        Some(reason) => TaskError::worker_lost(format!("the process pool is broken: {reason}")),
+        None => TaskError::worker_lost("the pool shut down before a worker could start it"),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::executor::Payload;
 /// Opaque; ask with [`is_panic`](TaskError::is_panic),
 /// [`is_cancelled`](TaskError::is_cancelled),
 /// [`is_rejected`](TaskError::is_rejected),
-/// [`is_worker_died`](TaskError::is_worker_died),
+/// [`is_worker_lost`](TaskError::is_worker_lost),
 /// [`is_timeout`](TaskError::is_timeout) and
 /// [`is_serialization`](TaskError::is_serialization). A panic's payload can be taken
 /// back with [`into_panic`](TaskError::into_panic), e.g. to resume it with
@@ -54,7 +54,7 @@ enum Kind {
     /// Submitted after the pool shut down.
     Rejected,
     /// The worker process running it died (or could not be started).
-    WorkerDied(String),
+    WorkerLost(String),
     /// It ran past its deadline; its worker process was killed.
     Timeout(String),
     /// Its arguments or its result could not be (de)serialized.
@@ -97,15 +97,15 @@ impl TaskError {
     }
 
     /// The worker process died, or a promise was dropped unfinished.
-    pub(crate) fn worker_died(detail: impl Into<String>) -> TaskError {
+    pub(crate) fn worker_lost(detail: impl Into<String>) -> TaskError {
         TaskError {
-            kind: Box::new(Kind::WorkerDied(detail.into())),
+            kind: Box::new(Kind::WorkerLost(detail.into())),
         }
     }
 
     /// A claimed task whose completer went away without an outcome.
     pub(crate) fn abandoned() -> TaskError {
-        TaskError::worker_died("its worker stopped before reporting an outcome")
+        TaskError::worker_lost("its worker stopped before reporting an outcome")
     }
 
     /// Past its deadline; its worker was killed.
@@ -193,10 +193,10 @@ impl TaskError {
     /// ```
     /// let pool = stealpool::ThreadPool::new(1).unwrap();
     /// let err = pool.submit(|| panic!("caught, not fatal")).join().unwrap_err();
-    /// assert!(!err.is_worker_died());
+    /// assert!(!err.is_worker_lost());
     /// ```
-    pub fn is_worker_died(&self) -> bool {
-        matches!(*self.kind, Kind::WorkerDied(_))
+    pub fn is_worker_lost(&self) -> bool {
+        matches!(*self.kind, Kind::WorkerLost(_))
     }
 
     /// Whether the task ran past its deadline (a process pool's
@@ -317,7 +317,7 @@ impl fmt::Display for TaskError {
             Kind::Panic { message: None, .. } => f.write_str("task panicked"),
             Kind::Cancelled => f.write_str("task was cancelled before it started"),
             Kind::Rejected => f.write_str("task was rejected: the pool is shut down"),
-            Kind::WorkerDied(detail) => write!(f, "task failed: {detail}"),
+            Kind::WorkerLost(detail) => write!(f, "task failed: {detail}"),
             Kind::Timeout(detail) => write!(f, "task timed out: {detail}"),
             Kind::Serialization(detail) => write!(f, "task failed to serialize: {detail}"),
         }
@@ -336,8 +336,8 @@ impl fmt::Debug for TaskError {
                 .finish_non_exhaustive(),
             Kind::Cancelled => f.write_str("TaskError::Cancelled"),
             Kind::Rejected => f.write_str("TaskError::Rejected"),
-            Kind::WorkerDied(detail) => f
-                .debug_tuple("TaskError::WorkerDied")
+            Kind::WorkerLost(detail) => f
+                .debug_tuple("TaskError::WorkerLost")
                 .field(detail)
                 .finish(),
             Kind::Timeout(detail) => f.debug_tuple("TaskError::Timeout").field(detail).finish(),
@@ -383,17 +383,17 @@ mod tests {
         assert!(err.to_string().contains("shut down"));
 
         let err = TaskError::remote_panic("bad".into(), "worker process 7 at a.rs:1:2".into());
-        assert!(err.is_panic() && !err.is_worker_died());
+        assert!(err.is_panic() && !err.is_worker_lost());
         assert_eq!(
             err.to_string(),
             "task panicked in worker process 7 at a.rs:1:2: bad"
         );
         assert_eq!(*err.into_panic().downcast::<String>().unwrap(), "bad");
-        let err = TaskError::worker_died("worker process 7 was killed by signal 9 (SIGKILL)");
-        assert!(err.is_worker_died() && !err.is_panic() && !err.is_timeout());
+        let err = TaskError::worker_lost("worker process 7 was killed by signal 9 (SIGKILL)");
+        assert!(err.is_worker_lost() && !err.is_panic() && !err.is_timeout());
         assert!(err.to_string().contains("SIGKILL"));
         let err = TaskError::timeout("ran past its 1s deadline");
-        assert!(err.is_timeout() && !err.is_worker_died());
+        assert!(err.is_timeout() && !err.is_worker_lost());
         let err = TaskError::serialization("frame too large");
         assert!(err.is_serialization() && !err.is_rejected());
         assert!(err.to_string().contains("frame too large"));

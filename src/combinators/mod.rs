@@ -1,5 +1,6 @@
-//! Waiting on many tasks: [`wait`] and [`as_completed`], Python's
-//! `concurrent.futures.wait` and `as_completed`.
+//! Many tasks at once: [`wait`] and [`as_completed`], Python's
+//! `concurrent.futures.wait` and `as_completed`, and [`Map`], the in-order
+//! results of either pool's `map`.
 //!
 //! Neither polls nor sleeps for a fixed time: the caller sleeps on an
 //! [`Event`] that each task signals as it completes. [`wait`] registers its
@@ -20,6 +21,9 @@ use crate::event::Event;
 use crate::executor;
 use crate::sync::{Arc, Instant, Mutex};
 use crate::task::{Task, TaskError};
+
+mod map;
+pub use map::Map;
 
 /// When [`wait`] returns (Python's `return_when`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,5 +1,5 @@
-//! [`Map`]: the results of [`ThreadPool::map`](crate::ThreadPool::map), in
-//! input order.
+//! [`Map`]: the results of a pool's `map`, in input order. It needs only
+//! [`Task`], so both pools return it.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -7,8 +7,8 @@ use std::iter::FusedIterator;
 
 use crate::task::{Task, TaskError};
 
-/// An iterator over the outcomes of [`ThreadPool::map`](crate::ThreadPool::map),
-/// in input order.
+/// An iterator over the outcomes of [`ThreadPool::map`](crate::ThreadPool::map)
+/// (or `ProcessPool::map`), in input order.
 ///
 /// Every item was submitted when `map` was called (Python's `Executor.map`);
 /// iterating only collects the outcomes, blocking for each in turn. A failed
