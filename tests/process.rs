@@ -282,7 +282,48 @@ static TASKS: Registry = registry![
     abort_on_two,
     pid_of,
     make_grenade,
+    fork_helper,
+    init_gated,
+    abort_first,
 ];
+
+/// Forks a helper that holds every descriptor of the worker (its protocol
+/// pipes too) and sleeps `secs` without exec; returns (worker pid, helper
+/// pid).
+fn fork_helper(secs: u64) -> (u32, u32) {
+    // SAFETY: the child only sleeps and `_exit`s, which is
+    // async-signal-safe enough for a process that never runs Rust code of
+    // the parent's threads again.
+    let helper = unsafe { libc::fork() };
+    if helper == 0 {
+        // SAFETY: sleep and _exit take plain integers.
+        unsafe {
+            libc::sleep(secs as libc::c_uint);
+            libc::_exit(0);
+        }
+    }
+    (std::process::id(), helper as u32)
+}
+/// An initializer that, once `dir/armed` exists, waits for `dir/open`.
+fn init_gated(dir: String) {
+    let dir = std::path::Path::new(&dir);
+    if dir.join("armed").exists() {
+        while !dir.join("open").exists() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+/// Item 0 arms `init_gated` and aborts its worker; any other item leaves a
+/// `ran-N` file in the directory and echoes N.
+fn abort_first((dir, n): (String, u32)) -> u32 {
+    let dir = std::path::Path::new(&dir);
+    if n == 0 {
+        std::fs::write(dir.join("armed"), b"").unwrap();
+        std::process::abort();
+    }
+    std::fs::write(dir.join(format!("ran-{n}")), b"").unwrap();
+    n
+}
 
 /// A registry that differs from `TASKS` (for the mismatch test).
 static OTHER: Registry = registry![echo];
@@ -684,7 +725,7 @@ fn cancel_until_handed_over() {
 /// Issue 9, failure 2: a detached task's result whose `Drop` panics is
 /// dropped by the slot thread that completes it (the last reference). The
 /// panic is caught; the slot thread lives on and later tasks still run.
-fn a_result_whose_drop_panics_keeps_the_slot() {
+fn a_result_whose_drop_panics_keeps_the_supervisor() {
     let pool = pool(1);
     let gate = Gate::new();
     drop(pool.submit(remote!(make_grenade), gate.path()));
@@ -693,6 +734,118 @@ fn a_result_whose_drop_panics_keeps_the_slot() {
         assert_eq!(pool.submit(remote!(add), (i, 1)).join().unwrap(), i + 1);
     }
     pool.shutdown();
+}
+
+/// Issue 11, fault 1: a worker is SIGKILLed while a helper it forked (no
+/// exec) still holds its pipes. The next task's 1 MiB of arguments fill the
+/// request pipe that nobody reads: the old supervisor blocked in
+/// `write_all` for as long as the helper lived, and `kill()` with it. Now
+/// the write notices the dead worker and the task runs on a replacement.
+fn a_dead_worker_whose_helper_holds_its_pipes_blocks_nothing() {
+    let pool = pool(1);
+    let (worker, helper) = pool.submit(remote!(fork_helper), 60).join().unwrap();
+    kill_pid(worker, libc::SIGKILL);
+    let bytes = vec![1_u8; 1 << 20];
+    let started = Instant::now();
+    let sum = pool.submit(remote!(checksum), bytes).join();
+    kill_pid(helper, libc::SIGKILL);
+    assert_eq!(sum.unwrap(), 1 << 20);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let started = Instant::now();
+    pool.kill();
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Issue 11, fault 1: a SIGSTOPped idle worker never reads the request that
+/// is handed to it. `shutdown_now` gives the stalled hand-over up: the
+/// task never reached a worker, so it ends cancelled, and the stopped
+/// worker is killed and reaped. (The old supervisor blocked in
+/// `write_all`, and `shutdown_now` with it.)
+fn shutdown_now_gives_up_a_hand_over_to_a_stopped_worker() {
+    let pool = pool(1);
+    let worker = pool.submit(remote!(pid), ()).join().unwrap();
+    kill_pid(worker, libc::SIGSTOP);
+    let task = pool.submit(remote!(checksum), vec![1_u8; 1 << 20]);
+    assert!(wait_until(Duration::from_secs(5), || task.is_running()));
+    let started = Instant::now();
+    pool.shutdown_now();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(err_of(task).is_cancelled());
+    assert!(children().is_empty(), "{:?}", children());
+}
+
+/// Issue 11, fault 1: with a task deadline, a stopped worker that does not
+/// take a request within it is killed, and the task runs on a replacement.
+fn a_worker_that_will_not_take_a_task_is_replaced_at_the_deadline() {
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .task_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let worker = pool.submit(remote!(pid), ()).join().unwrap();
+    kill_pid(worker, libc::SIGSTOP);
+    let sum = pool.submit(remote!(checksum), vec![1_u8; 1 << 20]).join();
+    assert_eq!(sum.unwrap(), 1 << 20);
+    assert!(is_gone(worker) || !children().iter().any(|&(pid, _)| pid == worker));
+}
+
+/// A one-worker pool whose replacement workers wait in their initializer
+/// once `abort_first` armed it, and a `map` chunk of three whose first item
+/// kills the worker: items 1 and 2 never reach a worker, and wait in the
+/// queue while the replacement starts. Returns the map after its first item.
+fn chunk_behind_a_crash(dir: &str) -> (ProcessPool, stealpool::Map<u32>) {
+    let pool = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .initializer(remote!(init_gated), dir.to_string())
+        .build()
+        .unwrap();
+    let items = (0..3).map(|n| (dir.to_string(), n));
+    let mut map = pool.map(items, remote!(abort_first), 3);
+    assert!(map.next().unwrap().unwrap_err().is_worker_lost());
+    (pool, map)
+}
+
+/// Issue 11, fault 6: chunk items that were queued again and never sent are
+/// pending: `shutdown_now` cancels them (the old code failed them as a
+/// lost worker's), and they never run.
+fn shutdown_now_cancels_chunk_items_that_never_reached_a_worker() {
+    let dir = scratch_dir("requeued-now");
+    let (pool, map) = chunk_behind_a_crash(&dir);
+    let pool = Arc::new(pool);
+    let stopper = std::thread::spawn({
+        let pool = Arc::clone(&pool);
+        move || pool.shutdown_now()
+    });
+    for outcome in map {
+        assert!(outcome.unwrap_err().is_cancelled());
+    }
+    std::fs::write(format!("{dir}/open"), b"").unwrap();
+    stopper.join().unwrap();
+    assert!(!std::path::Path::new(&format!("{dir}/ran-1")).exists());
+    assert!(!std::path::Path::new(&format!("{dir}/ran-2")).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 11, fault 6: while such items wait, they can be cancelled:
+/// dropping the `Map` cancels them, and they never run (the old code had
+/// claimed them, so they ran on the replacement).
+fn chunk_items_that_never_reached_a_worker_can_be_cancelled() {
+    let dir = scratch_dir("requeued-cancel");
+    let (pool, map) = chunk_behind_a_crash(&dir);
+    drop(map);
+    std::fs::write(format!("{dir}/open"), b"").unwrap();
+    pool.shutdown();
+    assert!(!std::path::Path::new(&format!("{dir}/ran-1")).exists());
+    assert!(!std::path::Path::new(&format!("{dir}/ran-2")).exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn shutdown_finishes_queued_work() {
@@ -1263,7 +1416,12 @@ const TESTS: &[Test] = tests![
     wait_timeout_never_kills,
     max_tasks_per_child_recycles,
     cancel_until_handed_over,
-    a_result_whose_drop_panics_keeps_the_slot,
+    a_result_whose_drop_panics_keeps_the_supervisor,
+    a_dead_worker_whose_helper_holds_its_pipes_blocks_nothing,
+    shutdown_now_gives_up_a_hand_over_to_a_stopped_worker,
+    a_worker_that_will_not_take_a_task_is_replaced_at_the_deadline,
+    shutdown_now_cancels_chunk_items_that_never_reached_a_worker,
+    chunk_items_that_never_reached_a_worker_can_be_cancelled,
     shutdown_finishes_queued_work,
     shutdown_now_cancels_queued_work,
     kill_fails_running_and_cancels_queued,

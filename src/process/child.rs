@@ -3,14 +3,14 @@
 
 use std::fmt;
 use std::io;
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::wire::{self, FrameReader, ReadError, Reply, Request};
-use super::worker::{ENV_PARENT, ENV_WORKER};
+use super::wire::{self, FrameReader, ReadError, Reply, Request, ENV_PARENT, ENV_WORKER};
+use crate::sync::{Arc, Instant, Mutex};
 
 /// How long a new worker may take to say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,6 +18,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HELLO: usize = 4096;
 /// The largest initializer reply accepted (it may carry a long panic message).
 const MAX_INIT_REPLY: usize = 1 << 20;
+/// How often a supervisor that waits on its worker (for a reply, or for
+/// room in the request pipe) checks that the worker still runs: a worker
+/// that died while a forked grandchild keeps its pipes open sends no end of
+/// file, and takes no more bytes.
+pub(crate) const LIVENESS_CHECK: Duration = Duration::from_millis(100);
+/// How long a retiring worker may take to exit before it is killed.
+const RETIRE_GRACE: Duration = Duration::from_secs(1);
 
 impl Recipe {
     /// Opens `program` to be executed from the open file later (see
@@ -78,6 +85,8 @@ pub(crate) enum StartError {
     InitFailed(String),
     /// The pool was killed while the worker started.
     Killed,
+    /// The supervising thread panicked before the worker started.
+    SupervisorPanicked,
 }
 
 impl fmt::Display for StartError {
@@ -100,16 +109,25 @@ impl fmt::Display for StartError {
                 write!(f, "the worker's initializer failed: {detail}")
             }
             StartError::Killed => f.write_str("the pool was killed while the worker started"),
+            StartError::SupervisorPanicked => {
+                f.write_str("the supervising thread panicked before its worker started")
+            }
         }
     }
 }
 
-/// A slot's published worker pid, so that other threads (`kill`) can
+/// A supervisor's published worker pid, so that other threads (`kill`) can
 /// signal the worker without racing its reaping: the owner unpublishes the
 /// pid under this lock before (or while) it reaps, so a signal never reaches
 /// a reaped, possibly recycled pid.
-#[derive(Debug, Default)]
-pub(crate) struct PidSlot(Mutex<PidState>);
+#[derive(Debug)]
+pub(crate) struct Pid(Mutex<PidState>);
+
+impl Default for Pid {
+    fn default() -> Pid {
+        Pid(Mutex::new(PidState::Empty))
+    }
+}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 enum PidState {
@@ -132,10 +150,10 @@ impl PidState {
     }
 }
 
-impl PidSlot {
-    /// Publishes a new worker; `false` if the slot was killed meanwhile.
+impl Pid {
+    /// Publishes a new worker; `false` if `kill` was called meanwhile.
     fn publish(&self, pid: u32) -> bool {
-        let mut state = lock(&self.0);
+        let mut state = self.0.lock();
         if *state == PidState::Killed {
             return false;
         }
@@ -145,13 +163,13 @@ impl PidSlot {
 
     /// Unpublishes the worker (before it is reaped).
     fn unpublish(&self) {
-        lock(&self.0).unpublish();
+        self.0.lock().unpublish();
     }
 
-    /// Sends SIGKILL to the published worker, if any, and makes the slot
-    /// kill any worker published later.
+    /// Sends SIGKILL to the published worker, if any, and kills any worker
+    /// published later.
     pub(crate) fn kill(&self) {
-        let mut state = lock(&self.0);
+        let mut state = self.0.lock();
         if let PidState::Live(pid) = *state {
             if let Ok(pid) = libc::pid_t::try_from(pid) {
                 // SAFETY: kill takes plain integers. The pid is not reaped
@@ -167,12 +185,12 @@ impl PidSlot {
 
     /// Whether `kill` was called.
     pub(crate) fn is_killed(&self) -> bool {
-        *lock(&self.0) == PidState::Killed
+        *self.0.lock() == PidState::Killed
     }
 }
 
 /// A live worker process and its two pipes. Dropped without being reaped
-/// (a panic unwinding a slot thread), it kills and reaps the process, so no
+/// (a panic unwinding a supervisor), it kills and reaps the process, so no
 /// zombie is ever left.
 pub(crate) struct Child {
     process: std::process::Child,
@@ -180,7 +198,8 @@ pub(crate) struct Child {
     requests: Option<ChildStdin>,
     replies: FrameReader<ChildStdout>,
     pid: u32,
-    slot: Arc<PidSlot>,
+    /// Where the pid is published.
+    published: Arc<Pid>,
     /// How it ended, once reaped.
     ended: Option<String>,
     /// Tasks run since it started.
@@ -188,9 +207,9 @@ pub(crate) struct Child {
 }
 
 impl Child {
-    /// Starts a worker, publishes its pid in `slot` (for `kill`), and
+    /// Starts a worker, publishes its pid in `published` (for `kill`), and
     /// completes the handshake and the initializer.
-    pub(crate) fn spawn(recipe: &Recipe, slot: &Arc<PidSlot>) -> Result<Child, StartError> {
+    pub(crate) fn spawn(recipe: &Recipe, published: &Arc<Pid>) -> Result<Child, StartError> {
         let mut process = Command::new(recipe.exec_path())
             .arg0(&recipe.program)
             .env(ENV_WORKER, wire::VERSION.to_string())
@@ -201,21 +220,29 @@ impl Child {
             .spawn()
             .map_err(|err| StartError::Spawn(recipe.program.clone(), err))?;
         let pid = process.id();
-        let published = slot.publish(pid);
-        let requests = Some(process.stdin.take().expect("piped stdin"));
+        let is_published = published.publish(pid);
+        let requests = process.stdin.take().expect("piped stdin");
+        // Written with deadlines and liveness checks (`send`): a write that
+        // would block returns at once instead.
+        let nonblocking = wire::set_nonblocking(requests.as_raw_fd());
+        let requests = Some(requests);
         let replies = FrameReader::new(process.stdout.take().expect("piped stdout"));
         let mut child = Child {
             process,
             requests,
             replies,
             pid,
-            slot: Arc::clone(slot),
+            published: Arc::clone(published),
             ended: None,
             tasks_run: 0,
         };
-        if !published {
+        if !is_published {
             child.finish(true);
             return Err(StartError::Killed);
+        }
+        if let Err(err) = nonblocking {
+            child.finish(true);
+            return Err(StartError::Spawn(recipe.program.clone(), err));
         }
         match child.handshake(recipe) {
             Ok(()) => Ok(child),
@@ -267,9 +294,12 @@ impl Child {
             task: *task,
             args: args.clone(),
         };
-        self.send(&init)
-            .map_err(|err| StartError::InitFailed(format!("it did not take the request: {err}")))?;
-        let deadline = recipe.init_timeout.and_then(super::slot::deadline_after);
+        let deadline = recipe.init_timeout.and_then(deadline_after);
+        let frame = wire::encode(&init)
+            .map_err(|err| StartError::InitFailed(format!("its request cannot be sent: {err}")))?;
+        self.send(&frame, deadline, &|| false).map_err(|err| {
+            StartError::InitFailed(format!("it did not take the request: {}", err.describe()))
+        })?;
         match self.replies.recv::<Reply>(deadline, MAX_INIT_REPLY) {
             Ok(Reply::Ready) => Ok(()),
             Ok(Reply::InitFailed(detail)) => Err(StartError::InitFailed(detail)),
@@ -289,12 +319,50 @@ impl Child {
         self.pid
     }
 
-    /// Sends a request.
-    pub(crate) fn send(&mut self, request: &Request) -> io::Result<()> {
-        match &mut self.requests {
-            Some(requests) => wire::send(requests, request),
-            None => Err(io::ErrorKind::BrokenPipe.into()),
+    /// Writes one encoded frame ([`wire::encode`]) to the worker, bounded
+    /// three ways: by `deadline`, by the worker's life (checked whenever the
+    /// pipe took nothing for [`LIVENESS_CHECK`]: a dead worker whose forked
+    /// helper holds the pipe would block the write forever), and by
+    /// `give_up`, asked at the same points. After an error the frame may
+    /// be partly written: the worker must not be used again.
+    pub(crate) fn send(
+        &mut self,
+        frame: &[u8],
+        deadline: Option<Instant>,
+        give_up: &dyn Fn() -> bool,
+    ) -> Result<(), SendError> {
+        let mut rest = frame;
+        while !rest.is_empty() {
+            let Some(requests) = &mut self.requests else {
+                return Err(SendError::Gone);
+            };
+            match requests.write(rest) {
+                Ok(n) => {
+                    rest = &rest[n..];
+                    continue;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                // EPIPE: nobody holds the read end any more.
+                Err(_) => return Err(SendError::Gone),
+            }
+            let slice = Instant::now() + LIVENESS_CHECK;
+            let until = deadline.map_or(slice, |deadline| deadline.min(slice));
+            let ready =
+                wire::wait_writable(requests.as_raw_fd(), until).map_err(|_| SendError::Gone)?;
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(SendError::TimedOut);
+            }
+            if !ready {
+                if self.try_reap().is_some() {
+                    return Err(SendError::Gone);
+                }
+                if give_up() {
+                    return Err(SendError::GaveUp);
+                }
+            }
         }
+        Ok(())
     }
 
     /// Waits for the next reply until `deadline`.
@@ -308,7 +376,7 @@ impl Child {
         if let Some(ended) = &self.ended {
             return Some(ended.clone());
         }
-        let mut state = lock(&self.slot.0);
+        let mut state = self.published.0.lock();
         let ended = match self.process.try_wait() {
             Ok(Some(status)) => describe(status),
             // With SIGCHLD ignored, the kernel reaps children itself as they
@@ -337,7 +405,7 @@ impl Child {
         if kill {
             let _ = self.process.kill();
         }
-        self.slot.unpublish();
+        self.published.unpublish();
         self.requests = None;
         let ended = match self.process.wait() {
             Ok(status) => describe(status),
@@ -357,7 +425,7 @@ impl Child {
     /// file) and reaps it, killing it if it has not exited within a second.
     pub(crate) fn retire(mut self) {
         self.requests = None;
-        let deadline = Instant::now() + Duration::from_secs(1);
+        let deadline = Instant::now() + RETIRE_GRACE;
         while Instant::now() < deadline {
             if self.try_reap().is_some() {
                 return;
@@ -411,9 +479,30 @@ fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// Locks `mutex`, ignoring poisoning (the data is a plain pid).
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Why a request did not reach the worker ([`Child::send`]).
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The worker is gone, or its pipe is.
+    Gone,
+    /// The deadline passed before the worker took the whole request.
+    TimedOut,
+    /// The caller gave up (the pool stopped its queued work).
+    GaveUp,
+}
+
+impl SendError {
+    /// What happened, for a message.
+    pub(crate) fn describe(&self) -> &'static str {
+        match self {
+            SendError::Gone => "the worker is gone",
+            SendError::TimedOut => "the deadline passed first",
+            SendError::GaveUp => "the pool stopped",
+        }
+    }
+}
+
+/// The deadline `timeout` from now; `None` (no limit) if it is too far
+/// ahead for an `Instant` (`task_timeout(Duration::MAX)`).
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }

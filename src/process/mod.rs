@@ -77,14 +77,18 @@
 #[cfg(not(unix))]
 compile_error!("the `process` feature of stealpool needs a Unix target");
 
+mod builder;
 mod child;
 mod pool;
+mod promise;
+mod queue;
 mod registry;
-mod slot;
+mod supervisor;
 mod wire;
 mod worker;
 
-pub use self::pool::{ProcessPool, ProcessPoolBuilder};
+pub use self::builder::ProcessPoolBuilder;
+pub use self::pool::ProcessPool;
 #[doc(hidden)]
 pub use self::registry::{__call, __types, Entry};
 pub use self::registry::{Registry, Remote};

@@ -13,11 +13,12 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::sync::spin::yield_until;
+use crate::sync::Instant;
 
 /// The largest frame either side sends or accepts: 256 MiB.
 pub(crate) const MAX_FRAME: usize = 256 << 20;
@@ -50,6 +51,14 @@ const READ_BUF: usize = 64 * 1024;
 /// "Process pool round trip": without it, 3 runs in 10 took 70–90 µs
 /// instead of 9 µs).
 const READ_SPIN: Duration = Duration::from_micros(50);
+
+/// Set in a worker's environment (to the protocol version): "you are a
+/// worker". The worker removes it at once, so that pools built inside a
+/// task start their own workers normally.
+pub(crate) const ENV_WORKER: &str = "STEALPOOL_PROCESS_WORKER";
+
+/// Set in a worker's environment: the parent's process id.
+pub(crate) const ENV_PARENT: &str = "STEALPOOL_PROCESS_PARENT";
 
 /// The protocol version; a worker speaking another one is refused.
 pub(crate) const VERSION: u32 = 1;
@@ -114,13 +123,15 @@ pub enum RemoteError {
     UnknownTask(u32),
 }
 
-/// Encodes `message` behind room for its length, and writes the frame with
-/// one `write_all` (one system call when the pipe takes it whole). An
-/// over-limit frame is an `InvalidInput` error and nothing is written.
-pub(crate) fn send<M: Serialize>(out: &mut impl Write, message: &M) -> io::Result<()> {
-    let mut frame = postcard::to_extend(message, vec![0; 4])
+/// The bytes before each frame's payload: its length, a little-endian `u32`.
+const HEADER: usize = 4;
+
+/// Encodes `message` as one whole frame (its length, then the payload). An
+/// over-limit frame is an `InvalidInput` error that says the limit.
+pub(crate) fn encode<M: Serialize>(message: &M) -> io::Result<Vec<u8>> {
+    let mut frame = postcard::to_extend(message, vec![0; HEADER])
         .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-    let len = frame.len() - 4;
+    let len = frame.len() - HEADER;
     if len > MAX_FRAME {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -128,8 +139,59 @@ pub(crate) fn send<M: Serialize>(out: &mut impl Write, message: &M) -> io::Resul
         ));
     }
     let len = u32::try_from(len).expect("MAX_FRAME fits in u32");
-    frame[..4].copy_from_slice(&len.to_le_bytes());
-    out.write_all(&frame)
+    frame[..HEADER].copy_from_slice(&len.to_le_bytes());
+    Ok(frame)
+}
+
+/// Encodes `message` and writes the frame with one blocking `write_all` (one
+/// system call when the pipe takes it whole): the worker's side, whose
+/// reader, the parent, always reads. An over-limit frame is an
+/// `InvalidInput` error and nothing is written.
+pub(crate) fn send<M: Serialize>(out: &mut impl Write, message: &M) -> io::Result<()> {
+    out.write_all(&encode(message)?)
+}
+
+/// Waits until `fd` takes more bytes, or has no reader left (then the next
+/// write fails), or `until` passes; `Ok(false)` on the timeout.
+pub(crate) fn wait_writable(fd: RawFd, until: Instant) -> io::Result<bool> {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: `pfd` is one valid, initialised pollfd that outlives the
+        // call; the count passed is 1.
+        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
+        match ready {
+            0 => return Ok(false),
+            n if n > 0 => return Ok(true),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.kind() != io::ErrorKind::Interrupted {
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
+/// Makes `fd` non-blocking: a write takes what the pipe has room for and
+/// never waits (the parent's end of a request pipe, written with deadlines).
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor the caller owns, with plain integer
+    // arguments; F_GETFL/F_SETFL touch only that descriptor's status flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Why a frame could not be read.
@@ -173,21 +235,21 @@ impl<R: Read + AsRawFd> FrameReader<R> {
         deadline: Option<Instant>,
         max: usize,
     ) -> Result<M, ReadError> {
-        self.fill(4, deadline)?;
-        let header: [u8; 4] = self.buf[self.start..self.start + 4]
+        self.fill(HEADER, deadline)?;
+        let header: [u8; HEADER] = self.buf[self.start..self.start + HEADER]
             .try_into()
-            .expect("four bytes");
+            .expect("a whole header");
         let len = u32::from_le_bytes(header) as usize;
         if len > max {
             return Err(ReadError::Invalid(format!(
                 "a {len} byte frame is over the {max} byte limit"
             )));
         }
-        self.fill(4 + len, deadline)?;
-        let payload = &self.buf[self.start + 4..self.start + 4 + len];
+        self.fill(HEADER + len, deadline)?;
+        let payload = &self.buf[self.start + HEADER..self.start + HEADER + len];
         let message = postcard::from_bytes(payload)
             .map_err(|err| ReadError::Invalid(format!("a frame did not decode: {err}")));
-        self.start += 4 + len;
+        self.start += HEADER + len;
         if self.start == self.end && self.buf.len() > 4 * READ_BUF {
             // A large frame passed: give its buffer back.
             self.buf = vec![0; READ_BUF];

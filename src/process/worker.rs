@@ -8,16 +8,10 @@ use std::panic::{self, AssertUnwindSafe};
 
 use super::registry::Registry;
 use super::wire::{
-    self, FrameReader, ReadError, RemoteError, Reply, Request, MAX_FRAME, MAX_RESULT,
+    self, FrameReader, ReadError, RemoteError, Reply, Request, ENV_PARENT, ENV_WORKER, MAX_FRAME,
+    MAX_RESULT,
 };
 use crate::task::panic_message;
-
-/// Set in a worker's environment (to the protocol version): "you are a
-/// worker". Removed at once, so that pools built inside a task start
-/// their own workers normally.
-pub(crate) const ENV_WORKER: &str = "STEALPOOL_PROCESS_WORKER";
-/// Set in a worker's environment: the parent's process id.
-pub(crate) const ENV_PARENT: &str = "STEALPOOL_PROCESS_PARENT";
 
 /// The exit code of a worker whose initializer failed.
 const EXIT_INIT_FAILED: i32 = 3;

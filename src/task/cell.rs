@@ -334,6 +334,14 @@ impl<T> Core<T> {
         matches!(self.state.transition_to_running(), Claim::Claimed)
     }
 
+    /// Gives a claimed task back unstarted (running → pending): it may be
+    /// cancelled, or claimed again, and [`complete`](Self::complete) is then
+    /// the next claimer's to call.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))] // the process pool's promises only
+    pub(crate) fn unclaim(&self) {
+        self.state.transition_to_pending();
+    }
+
     /// Stores the outcome and runs the completion protocol: terminal state,
     /// callbacks, FINISHED, wake-ups. Only the claimer or canceller calls it,
     /// once.

@@ -184,6 +184,15 @@ impl<T: Send + 'static> Promise<T> {
         self.cell.as_ref().is_some_and(|cell| cell.core().claim())
     }
 
+    /// Gives the claimed task back unstarted (running → pending), as if it
+    /// had never been claimed: it may be cancelled again, and is cancelled
+    /// if the promise is dropped now.
+    pub(crate) fn unclaim(&self) {
+        if let Some(cell) = &self.cell {
+            cell.core().unclaim();
+        }
+    }
+
     /// Completes a claimed task with `outcome`.
     pub(crate) fn complete(mut self, outcome: Result<T, TaskError>) {
         if let Some(cell) = self.cell.take() {

@@ -260,6 +260,18 @@ impl State {
         }
     }
 
+    /// RUNNING → PENDING: the claimer of a task that no closure runs (a
+    /// process-pool item) gives it back unstarted, so that it can be
+    /// cancelled or claimed again. Only the claimer calls it, and nothing
+    /// else leaves RUNNING but its own completion, so the lifecycle is
+    /// RUNNING here; the flags stay.
+    pub(crate) fn transition_to_pending(&self) {
+        // Release: pairs with the Acquire of the next claim or cancel (the
+        // task's next owner sees what the claimer did before giving it up).
+        let prev = self.update_always(Release, |s| (s & !LIFECYCLE) | PENDING);
+        debug_assert!(prev.is_running(), "gave back a task that was not running");
+    }
+
     /// PENDING → CANCELLED, clearing the waiter bits (the caller wakes them).
     pub(crate) fn transition_to_cancelled(&self) -> Cancel {
         // AcqRel: acquire the closure to drop it; release the cancellation
