@@ -44,8 +44,8 @@ pub(crate) const MAX_ARGS: usize = MAX_PAYLOAD - PER_ITEM;
 const READ_BUF: usize = 64 * 1024;
 
 /// How long a reader watches its pipe, giving the CPU away between looks,
-/// before it sleeps in the kernel. Both sides use it: the parent's slot
-/// thread waiting for a reply and the worker waiting for its next request.
+/// before it sleeps in the kernel. Both sides use it: the parent's supervisor
+/// waiting for a reply and the worker waiting for its next request.
 /// A round trip then needs no wake-up of a sleeping reader, and a peer that
 /// the kernel queued on this reader's CPU runs at once (docs/benchmarks.md,
 /// "Process pool round trip": without it, 3 runs in 10 took 70–90 µs

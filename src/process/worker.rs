@@ -245,13 +245,13 @@ fn run(registry: &Registry, task: u32, args: &[u8]) -> Result<Vec<u8>, RemoteErr
     let Some(entry) = registry.entry(task) else {
         return Err(RemoteError::UnknownTask(task));
     };
-    LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take());
+    LAST_PANIC_LOCATION.with(|last| last.borrow_mut().take());
     let result = match panic::catch_unwind(AssertUnwindSafe(|| entry.call(args))) {
         Ok(result) => result,
         Err(payload) => Err(RemoteError::Panic {
             message: panic_message(&*payload)
                 .unwrap_or_else(|| "a panic whose payload is not a string".to_owned()),
-            location: LAST_PANIC_LOCATION.with(|slot| slot.borrow_mut().take()),
+            location: LAST_PANIC_LOCATION.with(|last| last.borrow_mut().take()),
         }),
     };
     match result {
@@ -296,14 +296,14 @@ fn install_panic_hook() {
                 location.line(),
                 location.column()
             );
-            LAST_PANIC_LOCATION.with(|slot| *slot.borrow_mut() = Some(text));
+            LAST_PANIC_LOCATION.with(|last| *last.borrow_mut() = Some(text));
         }
         previous(info);
     }));
 }
 
 /// Asks the kernel to kill this worker when the thread that spawned it (a
-/// pool's slot thread, which lives as long as the pool) exits, and exits
+/// pool's supervisor, which lives as long as the pool) exits, and exits
 /// at once if the parent is already gone. An idle worker also exits when
 /// its request pipe closes, which covers other Unixes.
 fn die_with_parent(parent: Option<u32>) {
