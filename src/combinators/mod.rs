@@ -27,13 +27,17 @@ pub use map::Map;
 
 /// When [`wait`] returns (Python's `return_when`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[doc(alias = "return_when")]
 pub enum WaitFor {
     /// As soon as any task is done (`FIRST_COMPLETED`).
+    #[doc(alias = "FIRST_COMPLETED")]
     FirstCompleted,
     /// As soon as any task ended in a panic; else when all are done
     /// (`FIRST_EXCEPTION`).
+    #[doc(alias = "FIRST_EXCEPTION")]
     FirstPanic,
     /// When every task is done (`ALL_COMPLETED`).
+    #[doc(alias = "ALL_COMPLETED")]
     AllCompleted,
 }
 

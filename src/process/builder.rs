@@ -78,6 +78,7 @@ impl ProcessPoolBuilder {
     /// let err = stealpool::ProcessPool::builder(&TASKS).num_workers(0).build().unwrap_err();
     /// assert!(err.to_string().contains("num_workers"));
     /// ```
+    #[doc(alias = "max_workers")]
     pub fn num_workers(mut self, n: usize) -> Self {
         self.num_workers = Some(n);
         self
@@ -141,6 +142,7 @@ impl ProcessPoolBuilder {
     ///     assert!(err.to_string().contains("/nonexistent/worker"));
     /// }
     /// ```
+    #[doc(alias = "set_executable")]
     pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
         self.program = Some(path.into());
         self
@@ -175,6 +177,7 @@ impl ProcessPoolBuilder {
     ///     assert_eq!(pool.submit(stealpool::remote!(level), ()).join().unwrap(), "3");
     /// }
     /// ```
+    #[doc(alias = "initargs")]
     pub fn initializer<A: Serialize>(mut self, f: Remote<A, ()>, args: A) -> Self {
         let args = postcard::to_stdvec(&args).map_err(|err| err.to_string());
         self.initializer = Some((f.name(), f.types(), args));

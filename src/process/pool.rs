@@ -51,6 +51,7 @@ const DROP_GRACE: Duration = Duration::from_secs(5);
 ///     assert_eq!(squares, [1, 4, 9, 16]);
 /// }
 /// ```
+#[doc(alias = "ProcessPoolExecutor", alias = "Executor")]
 pub struct ProcessPool {
     queue: Arc<Queue>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -226,6 +227,7 @@ impl ProcessPool {
     ///     assert_eq!(pool.num_workers(), 2);
     /// }
     /// ```
+    #[doc(alias = "max_workers")]
     pub fn num_workers(&self) -> usize {
         self.num_workers
     }
@@ -274,6 +276,7 @@ impl ProcessPool {
     ///     assert!(pool.submit(stealpool::remote!(id), 1).join().unwrap_err().is_rejected());
     /// }
     /// ```
+    #[doc(alias = "cancel_futures")]
     pub fn shutdown_now(&self) {
         // Dropping the queued batches' pending promises cancels their tasks.
         drop(self.queue.enter(Phase::Now));
@@ -296,6 +299,7 @@ impl ProcessPool {
     ///     assert!(pool.submit(stealpool::remote!(id), 1).join().unwrap_err().is_rejected());
     /// }
     /// ```
+    #[doc(alias = "terminate_workers", alias = "kill_workers")]
     pub fn kill(&self) {
         let queued = self.queue.enter(Phase::Killed);
         // Kill first: the cancelled tasks' callbacks may call back into the

@@ -33,6 +33,7 @@ use crate::executor::Payload;
 /// let payload = err.into_panic();
 /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"disk full"));
 /// ```
+#[doc(alias = "exception", alias = "CancelledError", alias = "JoinError")]
 pub struct TaskError {
     /// Boxed, so that `Result<T, TaskError>` (stored in every task) costs
     /// one word beyond `T`; errors are the rare path.
@@ -147,6 +148,7 @@ impl TaskError {
     /// let err = pool.submit(|| panic!("oops")).join().unwrap_err();
     /// assert!(err.is_panic());
     /// ```
+    #[doc(alias = "exception")]
     pub fn is_panic(&self) -> bool {
         matches!(*self.kind, Kind::Panic { .. })
     }
@@ -166,6 +168,7 @@ impl TaskError {
     /// assert!(queued.join().unwrap_err().is_cancelled());
     /// blocker.join().unwrap();
     /// ```
+    #[doc(alias = "CancelledError")]
     pub fn is_cancelled(&self) -> bool {
         matches!(*self.kind, Kind::Cancelled)
     }
@@ -179,6 +182,7 @@ impl TaskError {
     /// pool.shutdown();
     /// assert!(pool.submit(|| 1).join().unwrap_err().is_rejected());
     /// ```
+    #[doc(alias = "BrokenExecutor")]
     pub fn is_rejected(&self) -> bool {
         matches!(*self.kind, Kind::Rejected)
     }
@@ -195,6 +199,7 @@ impl TaskError {
     /// let err = pool.submit(|| panic!("caught, not fatal")).join().unwrap_err();
     /// assert!(!err.is_worker_lost());
     /// ```
+    #[doc(alias = "BrokenProcessPool")]
     pub fn is_worker_lost(&self) -> bool {
         matches!(*self.kind, Kind::WorkerLost(_))
     }
@@ -212,6 +217,7 @@ impl TaskError {
     /// assert!(!task.wait_timeout(Duration::from_millis(1))); // only stops waiting
     /// assert!(task.join().is_ok());
     /// ```
+    #[doc(alias = "TimeoutError")]
     pub fn is_timeout(&self) -> bool {
         matches!(*self.kind, Kind::Timeout(_))
     }
