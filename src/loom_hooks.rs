@@ -150,13 +150,13 @@ impl Sleepers {
     }
 }
 
-/// Workers of a pool without its threads: the real registry, the real
+/// Workers of a pool without its threads: the real `Shared` state, the real
 /// `WorkerThread`s and their latch waits, driven by the model's own threads
 /// (so a model can put one worker to sleep on a latch and set it from
 /// another, without the rest of the pool's state space).
 #[derive(Debug)]
 pub struct Workers {
-    registry: Arc<crate::pool::registry::Registry>,
+    shared: Arc<crate::pool::shared::Shared>,
     deques: crate::sync::Mutex<Vec<Option<crate::pool::queue::Worker<crate::pool::job::Job>>>>,
 }
 
@@ -166,7 +166,7 @@ impl Workers {
         let deques: Vec<_> = (0..n)
             .map(|_| crate::pool::queue::Worker::new_lifo())
             .collect();
-        let registry = crate::pool::registry::Registry::new(
+        let shared = crate::pool::shared::Shared::new(
             deques
                 .iter()
                 .map(crate::pool::queue::Worker::stealer)
@@ -176,7 +176,7 @@ impl Workers {
             None,
         );
         Arc::new(Workers {
-            registry: Arc::new(registry),
+            shared: Arc::new(shared),
             deques: crate::sync::Mutex::new(deques.into_iter().map(Some).collect()),
         })
     }
@@ -186,12 +186,11 @@ impl Workers {
         let deque = self.deques.lock()[index]
             .take()
             .expect("each worker is run once");
-        let worker =
-            crate::pool::worker::WorkerThread::new(Arc::clone(&self.registry), index, deque);
-        // SAFETY: the registry (kept alive by `self`) and `worker` (this frame)
+        let worker = crate::pool::worker::WorkerThread::new(Arc::clone(&self.shared), index, deque);
+        // SAFETY: the `Shared` state (kept alive by `self`) and `worker` (this frame)
         // outlive the guard, dropped at the end of this frame.
         let _seat = unsafe {
-            self.registry.roster.enter(
+            self.shared.roster.enter(
                 index,
                 &worker as *const crate::pool::worker::WorkerThread as *const (),
             )

@@ -27,7 +27,7 @@ use std::panic::resume_unwind;
 use crate::latch::SetLatch;
 use crate::pool::job::{Job, ScopedJob, ScopedRun, WithScope};
 use crate::pool::latch::SpinLatch;
-use crate::pool::registry::Registry;
+use crate::pool::shared::Shared;
 use crate::pool::worker::WorkerThread;
 use crate::sync::atomic::AtomicUsize;
 use crate::sync::atomic::Ordering::{AcqRel, Relaxed};
@@ -61,7 +61,7 @@ use crate::unwind::{self, region, AbortIfPanic, Payload};
 /// ```
 pub struct Scope<'scope, 'env: 'scope> {
     /// The pool the scope's jobs run on.
-    registry: &'scope Registry,
+    shared: &'scope Shared,
     /// The body plus every unfinished spawned job. RMW only.
     pending: AtomicUsize,
     /// Set by whoever brings `pending` to zero; waited on by the owner.
@@ -121,12 +121,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // after its borrows end.
         let job: ScopedJob = unsafe { std::mem::transmute(job) };
         let job = Job::Scoped(job);
-        WorkerThread::with_current_of(self.registry, |worker| match worker {
+        WorkerThread::with_current_of(self.shared, |worker| match worker {
             Some(worker) => worker.push(job),
             // Another thread (outside the pool, or a worker of another pool):
             // the owner is a live worker of this pool, so the job will run
             // even if the pool is shutting down.
-            None => self.registry.inject_waited_on(job),
+            None => self.shared.inject_waited_on(job),
         });
     }
 
@@ -169,7 +169,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 struct ScopePtr(*const ());
 
 // SAFETY: a `Scope` is `Sync` (atomics, a mutex, a latch, a shared
-// registry reference), so sharing its address with the thread that runs
+// `Shared` reference), so sharing its address with the thread that runs
 // the job is sound; the lifetime argument is in `spawn`.
 unsafe impl Send for ScopePtr {}
 
@@ -180,7 +180,7 @@ where
     R: Send,
 {
     let scope = Scope {
-        registry: &worker.registry,
+        shared: &worker.shared,
         pending: AtomicUsize::new(1),
         done: SpinLatch::new(worker),
         panic: Mutex::new(None),

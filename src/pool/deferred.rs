@@ -178,7 +178,7 @@ impl WorkerThread {
     /// pushes it onto the deque, where a sibling can steal it.
     #[inline]
     fn share_if_asked(&self) {
-        // SAFETY: the flag lives in the registry, which `self.registry` (an
+        // SAFETY: the flag lives in the `Shared` state, which `self.shared` (an
         // `Arc`) keeps alive as long as `self`.
         let flag = unsafe { &*self.asked };
         // Relaxed: a hint; the promotion it triggers is a fenced push.
