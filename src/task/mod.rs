@@ -70,7 +70,7 @@ use crate::unwind;
 ///
 /// let pool = ThreadPool::new(2).unwrap();
 /// let task = pool.submit(|| 6 * 7);
-/// task.on_done(|outcome| println!("finished: {outcome:?}"));
+/// task.on_done(|outcome| println!("done: {outcome:?}"));
 /// assert_eq!(task.join().unwrap(), 42);
 /// ```
 #[must_use = "dropping a Task detaches it: the work runs, but its outcome is lost"]
@@ -238,7 +238,7 @@ impl<T: Send + 'static> Task<T> {
 
     /// A task that is already done, with a rejection error.
     pub(crate) fn rejected() -> Task<T> {
-        Task::from_cell(cell::finished_core(Err(TaskError::rejected())))
+        Task::from_cell(cell::ready_core(Err(TaskError::rejected())))
     }
 
     fn core(&self) -> &Core<T> {
@@ -283,7 +283,7 @@ impl<T: Send + 'static> Task<T> {
         self.core().waiters.len()
     }
 
-    /// Returns `true` once the task is done: it finished (with a value or a
+    /// Returns `true` once the task is done: it ran (to a value or a
     /// panic), was cancelled, or was rejected. Never blocks.
     ///
     /// # Examples
@@ -295,7 +295,7 @@ impl<T: Send + 'static> Task<T> {
     /// assert!(task.is_done());
     /// ```
     pub fn is_done(&self) -> bool {
-        self.core().state.load().is_terminal()
+        self.core().state.load().is_done()
     }
 
     /// Returns `true` while a worker (or an inline waiter) runs the closure.
@@ -378,7 +378,7 @@ impl<T: Send + 'static> Task<T> {
         if self.run_inline_if_pending() {
             return;
         }
-        self.core().wait_until(|s| s.is_terminal(), None);
+        self.core().wait_until(|s| s.is_done(), None);
     }
 
     /// Blocks until the task is done or `timeout` passes; returns whether it
@@ -405,7 +405,7 @@ impl<T: Send + 'static> Task<T> {
         if timeout.is_zero() {
             return self.is_done();
         }
-        self.core().wait_until(|s| s.is_terminal(), deadline)
+        self.core().wait_until(|s| s.is_done(), deadline)
     }
 
     /// Blocks until the task is done and its callbacks have run, then returns
@@ -430,12 +430,12 @@ impl<T: Send + 'static> Task<T> {
     pub fn join(self) -> Result<T, TaskError> {
         self.run_inline_if_pending();
         let core = self.core();
-        core.wait_until(|s| s.is_finished(), None);
+        core.wait_until(|s| s.is_ready(), None);
         assert!(
             !core.state.load().is_taken(),
             "Task::join: the outcome was already taken by `.await`"
         );
-        // SAFETY: FINISHED was observed (Acquire, in `wait_until`), and we own
+        // SAFETY: READY was observed (Acquire, in `wait_until`), and we own
         // the handle by value: no callback runner and no other taker exists.
         unsafe { core.take_outcome() }
     }
@@ -491,21 +491,21 @@ impl<T: Send + 'static> Future for Task<T> {
         let core = self.core();
         let mut state = core.state.load();
         assert!(!state.is_taken(), "Task polled after it returned Ready");
-        if !state.is_finished() {
+        if !state.is_ready() {
             if !state.has_awaiter() {
                 state = core.state.mark_awaiter();
             }
-            if !state.is_finished() {
+            if !state.is_ready() {
                 core.register_waker(cx.waker());
                 // Re-check after registering: a completion before the
                 // registration did not see our waker.
-                if !core.state.load().is_finished() {
+                if !core.state.load().is_ready() {
                     return Poll::Pending;
                 }
             }
         }
         core.state.mark_taken();
-        // SAFETY: FINISHED was observed with Acquire; `Pin<&mut Self>` gives
+        // SAFETY: READY was observed with Acquire; `Pin<&mut Self>` gives
         // exclusive use of the handle (access rule 4); TAKEN stops a second take.
         Poll::Ready(unsafe { core.take_outcome() })
     }
@@ -521,12 +521,12 @@ impl<T> Task<T> {
 
 impl<T> Drop for Task<T> {
     /// Detaches the task. A `.await` that registered a waker and never saw the
-    /// task finish leaves it behind: drop it now, so a dropped future keeps
+    /// task become `READY` leaves it behind: drop it now, so a dropped future keeps
     /// nothing of its executor alive.
     fn drop(&mut self) {
         let core = self.cell.core();
         let state = core.state.load_relaxed();
-        if state.has_awaiter() && !state.is_finished() {
+        if state.has_awaiter() && !state.is_ready() {
             core.forget_waker();
         }
     }
