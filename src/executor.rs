@@ -98,7 +98,7 @@ impl ThreadState {
 }
 
 #[cfg(not(loom))]
-std::thread_local! {
+crate::sync::thread_local! {
     /// The calling thread's state. (A `const` initialiser: read on every
     /// `join`, it must not check for lazy initialisation.)
     static CURRENT: ThreadState = const { ThreadState::new() };

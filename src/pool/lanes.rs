@@ -206,7 +206,7 @@ impl Drop for OwnLane {
 }
 
 #[cfg(not(loom))]
-std::thread_local! {
+crate::sync::thread_local! {
     /// The calling thread's lanes, one per pool it submitted to.
     static OWN: RefCell<Vec<OwnLane>> = const { RefCell::new(Vec::new()) };
 }
