@@ -20,7 +20,6 @@ use super::queue::Worker;
 use super::shared::Shared;
 use super::sleep::Idle;
 use crate::executor;
-use crate::sync::atomic::AtomicBool;
 use crate::sync::spin::spin_until;
 use crate::sync::Arc;
 use crate::unwind::{self, region, AbortIfPanic};
@@ -49,9 +48,6 @@ pub(crate) struct WorkerThread {
     /// The newest deferred job on this worker's stack, or null (see
     /// `deferred.rs`). Touched only by this worker.
     pub(super) deferred: Cell<*const Deferred>,
-    /// This worker's ask flag in `Shared::asks` (set by idle siblings, cleared
-    /// here); a pointer kept at hand for `defer`.
-    pub(super) asked: *const AtomicBool,
     /// This worker's copy of the pool's lane list (`lanes.rs`).
     lanes: RefCell<LaneCache>,
 }
@@ -59,14 +55,12 @@ pub(crate) struct WorkerThread {
 impl WorkerThread {
     /// A worker for `shared` at `index`, owning `deque`.
     pub(crate) fn new(shared: Arc<Shared>, index: usize, deque: Worker<Job>) -> Self {
-        let asked: *const AtomicBool = shared.asks.flag(index);
         WorkerThread {
             shared,
             index,
             deque,
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             deferred: Cell::new(ptr::null()),
-            asked,
             lanes: RefCell::new(LaneCache::new()),
         }
     }
