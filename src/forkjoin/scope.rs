@@ -101,14 +101,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // Relaxed: the increment happens-before the job's decrement through
         // the queue (push/steal synchronise); nothing is published here.
         self.pending.fetch_add(1, Relaxed);
-        let scope = ScopePtr(self as *const Self as *const ());
+        let scope = ScopePtr(self);
         let job: Box<dyn ScopedRun + 'scope> = Box::new(WithScope {
             scope: self.key(),
             f: move || {
                 let scope = scope;
                 // SAFETY: the scope outlives this job: its owner waits for
                 // `pending` to reach zero, which needs this job's decrement.
-                let this = unsafe { &*(scope.0 as *const Scope<'scope, 'env>) };
+                let this = unsafe { &*scope.0 };
                 if let Err(payload) = unwind::catch(f) {
                     this.record_panic(payload);
                 }
@@ -165,13 +165,16 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 }
 
-/// A pointer to a scope that may cross threads with its job.
-struct ScopePtr(*const ());
+/// A pointer to a scope that may cross threads with its job. A raw pointer
+/// rather than a reference: the job holds no borrow of the scope while it
+/// waits in a queue, and its last use (`finish_one`) may let the owner free
+/// the scope.
+struct ScopePtr<'scope, 'env>(*const Scope<'scope, 'env>);
 
 // SAFETY: a `Scope` is `Sync` (atomics, a mutex, a latch, a shared
 // `Shared` reference), so sharing its address with the thread that runs
 // the job is sound; the lifetime argument is in `spawn`.
-unsafe impl Send for ScopePtr {}
+unsafe impl Send for ScopePtr<'_, '_> {}
 
 /// `scope(f)` on the worker `worker`.
 pub(crate) fn scope_on<'env, F, R>(worker: &WorkerThread, f: F) -> R
