@@ -58,7 +58,7 @@ impl<T: Send + 'static> Completer<T> {
         true
     }
 
-    /// Claims the task and drops the completer unfinished (a slot thread
+    /// Claims the task and drops the completer unfinished (a supervisor thread
     /// that stopped mid-task); returns whether the claim succeeded.
     pub fn claim_and_abandon(self) -> bool {
         self.0.claim()

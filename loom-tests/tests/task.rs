@@ -157,13 +157,13 @@ fn promise_claim_vs_cancel_vs_wait() {
     loom::model(|| {
         let (task, completer) = loom_hooks::promise::<u32>();
         let task = Arc::new(task);
-        let slot = thread::spawn(move || completer.claim_and_complete(9));
+        let supervisor = thread::spawn(move || completer.claim_and_complete(9));
         let canceller = {
             let task = Arc::clone(&task);
             thread::spawn(move || task.cancel())
         };
         task.wait();
-        let completed = slot.join().unwrap();
+        let completed = supervisor.join().unwrap();
         let cancelled = canceller.join().unwrap();
         assert!(
             completed != cancelled,
@@ -183,9 +183,9 @@ fn promise_claim_vs_cancel_vs_wait() {
 fn promise_abandoned_fails_the_waiter() {
     loom::model(|| {
         let (task, completer) = loom_hooks::promise::<u32>();
-        let slot = thread::spawn(move || assert!(completer.claim_and_abandon()));
+        let supervisor = thread::spawn(move || assert!(completer.claim_and_abandon()));
         task.wait();
-        slot.join().unwrap();
+        supervisor.join().unwrap();
         assert!(task.join().unwrap_err().is_worker_died());
     });
 }

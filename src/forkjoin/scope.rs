@@ -88,8 +88,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// let pool = stealpool::ThreadPool::new(2).unwrap();
     /// let mut results = [0_u64; 4];
     /// pool.scope(|s| {
-    ///     for (i, slot) in results.iter_mut().enumerate() {
-    ///         s.spawn(move || *slot = (i as u64 + 1).pow(2));
+    ///     for (i, result) in results.iter_mut().enumerate() {
+    ///         s.spawn(move || *result = (i as u64 + 1).pow(2));
     ///     }
     /// });
     /// assert_eq!(results, [1, 4, 9, 16]);

@@ -4,7 +4,7 @@
 //!
 //! The owner keeps running pool work while it waits and sleeps only in
 //! `Sleep::sleep`, announcing that on the latch word (`CoreLatch::try_sleep`).
-//! A setter that finds it `SLEEPING` wakes the owner's own sleep slot
+//! A setter that finds it `SLEEPING` wakes the owner's own sleep word
 //! (`Sleep::wake_specific`), which moves it from sleeping to searching as any
 //! wake-up does.
 //!
@@ -178,7 +178,7 @@ impl<'r> LazySpinLatch<'r> {
         let latch = SpinLatch::new(owner);
         // SAFETY: the caller guarantees exclusive access: the job is not
         // shared yet, and only its owner's thread touches it.
-        self.latch.with_mut(|slot| unsafe { (*slot).write(latch) });
+        self.latch.with_mut(|cell| unsafe { (*cell).write(latch) });
     }
 
     /// The armed latch.
@@ -190,7 +190,7 @@ impl<'r> LazySpinLatch<'r> {
     #[inline]
     pub(crate) unsafe fn armed(&self) -> &SpinLatch<'r> {
         // SAFETY: armed (the caller's guarantee) and never written again.
-        self.latch.with(|slot| unsafe { (*slot).assume_init_ref() })
+        self.latch.with(|cell| unsafe { (*cell).assume_init_ref() })
     }
 }
 

@@ -212,7 +212,7 @@ impl<T: Send + 'static> Drop for Promise<T> {
 /// Drops a completer's reference to a task: with the handle gone, that drops
 /// the outcome, a user value whose `Drop` may panic; the panic is caught and
 /// reported (to the task's pool, if it has one), so the completing thread
-/// (a process pool's slot thread) lives on.
+/// (a process pool's supervisor thread) lives on.
 fn release<T: Send + 'static>(cell: HandleRef<T>) {
     let home = cell.core().home;
     if let Err(payload) = unwind::drop_caught(cell) {
