@@ -146,6 +146,7 @@ impl Roster {
     }
 
     /// Whether the calling thread holds a seat of this roster.
+    // Process-only: the thread pool finds its worker through `WorkerThread`.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn is_current(&self) -> bool {
         current_seat().is_some_and(|(roster, _)| ptr::eq(roster, self))

@@ -155,6 +155,7 @@ where
 /// Creates a pending task that no pool runs, and its completer: whoever
 /// holds the [`Promise`] claims the task and stores its outcome (the process
 /// pool, which runs the work in a child process).
+// Process-only (and the loom models'): the thread pool runs closures, never promises.
 #[cfg_attr(not(feature = "process"), allow(dead_code))]
 pub(crate) fn promise<T: Send + 'static>() -> (Task<T>, Promise<T>) {
     let (handle, completer) = cell::new_promise();
@@ -171,12 +172,14 @@ pub(crate) fn promise<T: Send + 'static>() -> (Task<T>, Promise<T>) {
 /// [`complete`](Promise::complete) it. Dropped unclaimed, it cancels the
 /// task; dropped claimed but not completed, it fails the task with
 /// `abandoned`'s error, so no waiter ever hangs.
+// Process-only, as `promise`: the process pool's supervisor completes its tasks.
 #[cfg_attr(not(feature = "process"), allow(dead_code))]
 pub(crate) struct Promise<T: Send + 'static> {
     /// `None` once completed.
     cell: Option<HandleRef<T>>,
 }
 
+// Process-only, as `promise`.
 #[cfg_attr(not(feature = "process"), allow(dead_code))]
 impl<T: Send + 'static> Promise<T> {
     /// Claims the task; `false` if it was cancelled (then drop the promise).
