@@ -31,6 +31,7 @@ enum Kind {
     },
     /// Any other refusal, described in full by its message (a bad option or
     /// a worker process that did not start).
+    #[cfg(feature = "process")]
     Described(String),
 }
 
@@ -58,7 +59,7 @@ impl BuildError {
     }
 
     /// A failure that `message` describes in full.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))] // only the process pool builds one
+    #[cfg(feature = "process")]
     pub(crate) fn described(message: impl Into<String>) -> BuildError {
         BuildError {
             kind: Kind::Described(message.into()),
@@ -83,6 +84,7 @@ impl fmt::Display for BuildError {
                 index,
                 message: None,
             } => write!(f, "on_thread_start panicked on worker {index}"),
+            #[cfg(feature = "process")]
             Kind::Described(message) => f.write_str(message),
         }
     }

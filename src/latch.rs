@@ -102,7 +102,7 @@ impl CoreLatch {
         // SAFETY: still live: the latch cannot be freed before it is SET,
         // which is what this swap does. AcqRel: Release publishes the setter's
         // writes to the owner's Acquire in `probe`; Acquire makes the owner's
-        // writes before its `try_sleep` (its sleep slot) visible to the wake
+        // writes before its `try_sleep` (its sleep word) visible to the wake
         // that follows.
         match unsafe { (*word).swap(SET, AcqRel) } {
             SLEEPING => Found::Sleeping,
@@ -112,12 +112,12 @@ impl CoreLatch {
     }
 
     /// The owner, a pool worker about to sleep in its pool's sleep protocol
-    /// (its sleep slot already says so), announces it: `UNSET → SLEEPING`.
+    /// (its sleep word already says so), announces it: `UNSET → SLEEPING`.
     /// `false` if the latch is set (then it must not sleep).
     #[inline]
     pub(crate) fn try_sleep(&self) -> bool {
-        // Release: publishes the owner's sleep slot to the setter's swap, which
-        // then wakes that slot (see `set`). Acquire on failure: it saw SET.
+        // Release: publishes the owner's sleep word to the setter's swap, which
+        // then wakes that word (see `set`). Acquire on failure: it saw SET.
         self.state
             .compare_exchange(UNSET, SLEEPING, Release, Acquire)
             .is_ok()

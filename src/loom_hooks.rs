@@ -43,11 +43,11 @@ pub fn registered_waiters<T: Send + 'static>(task: &Task<T>) -> usize {
     task.registered_waiters()
 }
 
-/// The completer side of a task made by [`promise`] (the process pool's).
+/// The completing side of a task made by [`promise`] (the process pool's).
 #[derive(Debug)]
-pub struct Completer<T: Send + 'static>(task::Promise<T>);
+pub struct Promise<T: Send + 'static>(task::Promise<T>);
 
-impl<T: Send + 'static> Completer<T> {
+impl<T: Send + 'static> Promise<T> {
     /// Claims the task and, if that succeeded, completes it with `value`;
     /// returns whether it did (the task was not cancelled first).
     pub fn claim_and_complete(self, value: T) -> bool {
@@ -58,7 +58,22 @@ impl<T: Send + 'static> Completer<T> {
         true
     }
 
-    /// Claims the task and drops the completer unfinished (a slot thread
+    /// Claims the task, gives it back unstarted (a process-pool call that
+    /// never reached a worker), then claims it again and completes it with
+    /// `value`; returns whether it completed it (no cancel came first).
+    pub fn claim_give_back_and_complete(self, value: T) -> bool {
+        if !self.0.claim() {
+            return false;
+        }
+        self.0.unclaim();
+        if !self.0.claim() {
+            return false;
+        }
+        self.0.complete(Ok(value));
+        true
+    }
+
+    /// Claims the task and drops the completer unfinished (a supervisor thread
     /// that stopped mid-task); returns whether the claim succeeded.
     pub fn claim_and_abandon(self) -> bool {
         self.0.claim()
@@ -66,9 +81,9 @@ impl<T: Send + 'static> Completer<T> {
 }
 
 /// A pending task that no closure runs, and its completer.
-pub fn promise<T: Send + 'static>() -> (Task<T>, Completer<T>) {
+pub fn promise<T: Send + 'static>() -> (Task<T>, Promise<T>) {
     let (task, promise) = task::promise();
-    (task, Completer(promise))
+    (task, Promise(promise))
 }
 
 /// A shareable one-shot latch whose owner is a thread outside the pools.
@@ -150,13 +165,13 @@ impl Sleepers {
     }
 }
 
-/// Workers of a pool without its threads: the real registry, the real
+/// Workers of a pool without its threads: the real `Shared` state, the real
 /// `WorkerThread`s and their latch waits, driven by the model's own threads
 /// (so a model can put one worker to sleep on a latch and set it from
 /// another, without the rest of the pool's state space).
 #[derive(Debug)]
 pub struct Workers {
-    registry: Arc<crate::pool::registry::Registry>,
+    shared: Arc<crate::pool::shared::Shared>,
     deques: crate::sync::Mutex<Vec<Option<crate::pool::queue::Worker<crate::pool::job::Job>>>>,
 }
 
@@ -166,7 +181,7 @@ impl Workers {
         let deques: Vec<_> = (0..n)
             .map(|_| crate::pool::queue::Worker::new_lifo())
             .collect();
-        let registry = crate::pool::registry::Registry::new(
+        let shared = crate::pool::shared::Shared::new(
             deques
                 .iter()
                 .map(crate::pool::queue::Worker::stealer)
@@ -176,7 +191,7 @@ impl Workers {
             None,
         );
         Arc::new(Workers {
-            registry: Arc::new(registry),
+            shared: Arc::new(shared),
             deques: crate::sync::Mutex::new(deques.into_iter().map(Some).collect()),
         })
     }
@@ -186,12 +201,11 @@ impl Workers {
         let deque = self.deques.lock()[index]
             .take()
             .expect("each worker is run once");
-        let worker =
-            crate::pool::worker::WorkerThread::new(Arc::clone(&self.registry), index, deque);
-        // SAFETY: the registry (kept alive by `self`) and `worker` (this frame)
+        let worker = crate::pool::worker::WorkerThread::new(Arc::clone(&self.shared), index, deque);
+        // SAFETY: the `Shared` state (kept alive by `self`) and `worker` (this frame)
         // outlive the guard, dropped at the end of this frame.
         let _seat = unsafe {
-            self.registry.roster.enter(
+            self.shared.roster.enter(
                 index,
                 &worker as *const crate::pool::worker::WorkerThread as *const (),
             )

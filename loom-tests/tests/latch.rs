@@ -46,8 +46,8 @@ unsafe impl Send for LatchPtr {}
 
 /// A worker waiting for its latch in the pool's sleep protocol (as a `join`
 /// does for a stolen half), set by another worker: the setter must find the
-/// owner asleep through the latch word and wake its sleep slot; the owner
-/// may free the latch the moment it sees it set. Real registry, real
+/// owner asleep through the latch word and wake its sleep word; the owner
+/// may free the latch the moment it sees it set. Real pool state, real
 /// `WorkerThread::wait_until`, real `SpinLatch`. Kills: latch-no-wake.
 #[test]
 fn spin_latch_wakes_its_sleeping_owner() {

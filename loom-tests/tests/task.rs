@@ -157,13 +157,13 @@ fn promise_claim_vs_cancel_vs_wait() {
     loom::model(|| {
         let (task, completer) = loom_hooks::promise::<u32>();
         let task = Arc::new(task);
-        let slot = thread::spawn(move || completer.claim_and_complete(9));
+        let supervisor = thread::spawn(move || completer.claim_and_complete(9));
         let canceller = {
             let task = Arc::clone(&task);
             thread::spawn(move || task.cancel())
         };
         task.wait();
-        let completed = slot.join().unwrap();
+        let completed = supervisor.join().unwrap();
         let cancelled = canceller.join().unwrap();
         assert!(
             completed != cancelled,
@@ -177,15 +177,43 @@ fn promise_claim_vs_cancel_vs_wait() {
     });
 }
 
+/// A promise given back unstarted (a process-pool call that never reached a
+/// worker: `Promise::unclaim`, running → pending) racing `cancel`: the task
+/// is pending again, so exactly one of the second claim and the cancel
+/// wins, and the task never ends abandoned. Kills: unclaim-keeps-running.
+#[test]
+fn promise_given_back_vs_cancel() {
+    loom::model(|| {
+        let (task, promise) = loom_hooks::promise::<u32>();
+        let task = Arc::new(task);
+        let supervisor = thread::spawn(move || promise.claim_give_back_and_complete(7));
+        let canceller = {
+            let task = Arc::clone(&task);
+            thread::spawn(move || task.cancel())
+        };
+        task.wait();
+        let completed = supervisor.join().unwrap();
+        let cancelled = canceller.join().unwrap();
+        assert!(
+            completed != cancelled,
+            "exactly one of the second claim and cancel wins"
+        );
+        match Arc::try_unwrap(task).unwrap().join() {
+            Ok(value) => assert!(completed && value == 7),
+            Err(err) => assert!(cancelled && err.is_cancelled(), "{err:?}"),
+        }
+    });
+}
+
 /// A completer that claims and then goes away unfinished fails the task
 /// (never leaves its waiter hanging).
 #[test]
 fn promise_abandoned_fails_the_waiter() {
     loom::model(|| {
         let (task, completer) = loom_hooks::promise::<u32>();
-        let slot = thread::spawn(move || assert!(completer.claim_and_abandon()));
+        let supervisor = thread::spawn(move || assert!(completer.claim_and_abandon()));
         task.wait();
-        slot.join().unwrap();
+        supervisor.join().unwrap();
         assert!(task.join().unwrap_err().is_worker_lost());
     });
 }

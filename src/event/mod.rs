@@ -115,6 +115,17 @@ pub struct Event {
     waiters: Mutex<WaiterList>,
 }
 
+/// What [`Event::register`] did.
+#[must_use = "a released waiter returns instead of sleeping"]
+#[derive(Clone, Copy, Debug)]
+enum Registered {
+    /// The waiter bit is in the word: wait on this exact value.
+    Waiting(Snapshot),
+    /// The waiter was released (`SET`, or a new generation) before its bit
+    /// went in: it returns `true` at once.
+    Released,
+}
+
 impl Event {
     /// Creates an unset event.
     ///
@@ -303,8 +314,8 @@ impl Event {
     #[cold]
     fn wait_slow(&self, start: Snapshot, deadline: Option<Instant>) -> bool {
         match self.register(start, start, SPINNING) {
-            Ok(_) => {}
-            Err(()) => return true,
+            Registered::Waiting(_) => {}
+            Registered::Released => return true,
         }
         if self.spin(start, deadline) {
             return true;
@@ -313,8 +324,8 @@ impl Event {
         loop {
             if !seen.has_parked() {
                 match self.register(start, seen, PARKED) {
-                    Ok(parked) => seen = parked,
-                    Err(()) => return true,
+                    Registered::Waiting(parked) => seen = parked,
+                    Registered::Released => return true,
                 }
             }
             // Sleep only on the exact value that carries our PARKED bit: any
@@ -331,15 +342,15 @@ impl Event {
         }
     }
 
-    /// Adds `bit` to the word, retrying on a stale `seen`; `Err` once the
-    /// waiter that began at `start` turns out to be released.
-    fn register(&self, start: Snapshot, mut seen: Snapshot, bit: u32) -> Result<Snapshot, ()> {
+    /// Adds `bit` to the word, retrying on a stale `seen`, unless the
+    /// waiter that began at `start` turns out to be released first.
+    fn register(&self, start: Snapshot, mut seen: Snapshot, bit: u32) -> Registered {
         loop {
             if seen.released_since(start) {
-                return Err(());
+                return Registered::Released;
             }
             match self.state.transition_to_waiting(seen, bit) {
-                Ok(now) => return Ok(now),
+                Ok(now) => return Registered::Waiting(now),
                 Err(actual) => seen = actual,
             }
         }

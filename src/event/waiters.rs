@@ -1,9 +1,9 @@
 //! The Event's async waiter list: the wakers of pending `WaitAsync` futures.
 //!
-//! A slab of slots behind the Event's mutex; only slow paths lock it (a future
+//! A slab of entries behind the Event's mutex; only slow paths lock it (a future
 //! registering or leaving, a `set` that finds the `ASYNC` bit). Each entry has
 //! a unique id, so a future whose entry a `set` already drained can never
-//! remove or overwrite a newer future's entry that reuses the slot.
+//! remove or overwrite a newer future's entry that reuses the place.
 
 use std::fmt;
 use std::task::Waker;
@@ -25,11 +25,11 @@ struct Entry {
 
 /// The slab of wakers.
 pub(super) struct WaiterList {
-    /// Registered entries; `None` marks a free slot, listed in `free`.
-    slots: Vec<Option<Entry>>,
-    /// Indices of free slots, reused before the slab grows.
+    /// Registered entries; `None` marks a vacant place, listed in `free`.
+    entries: Vec<Option<Entry>>,
+    /// Indices of vacant places, reused before the slab grows.
     free: Vec<usize>,
-    /// Number of `Some` slots.
+    /// Number of `Some` places.
     len: usize,
     /// The next entry id; ids are never reused (a `u64` does not wrap).
     next_id: u64,
@@ -39,7 +39,7 @@ impl WaiterList {
     /// An empty list; allocates nothing.
     pub(super) const fn new() -> Self {
         WaiterList {
-            slots: Vec::new(),
+            entries: Vec::new(),
             free: Vec::new(),
             len: 0,
             next_id: 0,
@@ -58,12 +58,12 @@ impl WaiterList {
         let entry = Some(Entry { id, waker });
         let index = match self.free.pop() {
             Some(index) => {
-                self.slots[index] = entry;
+                self.entries[index] = entry;
                 index
             }
             None => {
-                self.slots.push(entry);
-                self.slots.len() - 1
+                self.entries.push(entry);
+                self.entries.len() - 1
             }
         };
         self.len += 1;
@@ -73,7 +73,7 @@ impl WaiterList {
     /// Replaces the waker under `key` unless it would wake the same task.
     /// Returns `false` if the entry is gone (drained by a `set`).
     pub(super) fn update(&mut self, key: Key, waker: &Waker) -> bool {
-        match self.slots.get_mut(key.index) {
+        match self.entries.get_mut(key.index) {
             Some(Some(entry)) if entry.id == key.id => {
                 if !entry.waker.will_wake(waker) {
                     entry.waker = waker.clone();
@@ -86,10 +86,10 @@ impl WaiterList {
 
     /// Removes the entry under `key`, if it is still there.
     pub(super) fn remove(&mut self, key: Key) -> Option<Waker> {
-        let slot = self.slots.get_mut(key.index)?;
-        match slot {
+        let place = self.entries.get_mut(key.index)?;
+        match place {
             Some(entry) if entry.id == key.id => {
-                let entry = slot.take()?;
+                let entry = place.take()?;
                 self.free.push(key.index);
                 self.len -= 1;
                 Some(entry.waker)
@@ -103,7 +103,7 @@ impl WaiterList {
     pub(super) fn take_all(&mut self) -> impl Iterator<Item = Waker> {
         self.free.clear();
         self.len = 0;
-        std::mem::take(&mut self.slots)
+        std::mem::take(&mut self.entries)
             .into_iter()
             .flatten()
             .map(|entry| entry.waker)
@@ -147,7 +147,7 @@ mod tests {
         assert!(list.remove(a).is_some());
         assert!(list.remove(a).is_none(), "removed twice");
         let c = list.insert(waker.clone());
-        assert_eq!(c.index, a.index, "the free slot is reused");
+        assert_eq!(c.index, a.index, "the vacant place is reused");
         assert!(
             list.remove(a).is_none(),
             "a stale key must not remove the new entry"

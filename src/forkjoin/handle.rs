@@ -152,6 +152,6 @@ impl ThreadPool {
         F: FnOnce(Worker<'_>) -> R + Send,
         R: Send,
     {
-        self.registry().in_worker(|thread| f(Worker::new(thread)))
+        self.shared().in_worker(|thread| f(Worker::new(thread)))
     }
 }

@@ -109,7 +109,7 @@ impl ThreadPool {
         RA: Send,
         RB: Send,
     {
-        self.registry()
+        self.shared()
             .in_worker(|worker| join_on(worker, |_| a(), |_| b()))
     }
 
@@ -149,7 +149,7 @@ impl ThreadPool {
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R + Send,
         R: Send,
     {
-        self.registry().in_worker(|worker| scope_on(worker, f))
+        self.shared().in_worker(|worker| scope_on(worker, f))
     }
 }
 

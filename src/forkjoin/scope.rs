@@ -27,7 +27,7 @@ use std::panic::resume_unwind;
 use crate::latch::SetLatch;
 use crate::pool::job::{Job, ScopedJob, ScopedRun, WithScope};
 use crate::pool::latch::SpinLatch;
-use crate::pool::registry::Registry;
+use crate::pool::shared::Shared;
 use crate::pool::worker::WorkerThread;
 use crate::sync::atomic::AtomicUsize;
 use crate::sync::atomic::Ordering::{AcqRel, Relaxed};
@@ -61,7 +61,7 @@ use crate::unwind::{self, region, AbortIfPanic, Payload};
 /// ```
 pub struct Scope<'scope, 'env: 'scope> {
     /// The pool the scope's jobs run on.
-    registry: &'scope Registry,
+    shared: &'scope Shared,
     /// The body plus every unfinished spawned job. RMW only.
     pending: AtomicUsize,
     /// Set by whoever brings `pending` to zero; waited on by the owner.
@@ -88,8 +88,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// let pool = stealpool::ThreadPool::new(2).unwrap();
     /// let mut results = [0_u64; 4];
     /// pool.scope(|s| {
-    ///     for (i, slot) in results.iter_mut().enumerate() {
-    ///         s.spawn(move || *slot = (i as u64 + 1).pow(2));
+    ///     for (i, result) in results.iter_mut().enumerate() {
+    ///         s.spawn(move || *result = (i as u64 + 1).pow(2));
     ///     }
     /// });
     /// assert_eq!(results, [1, 4, 9, 16]);
@@ -101,14 +101,14 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // Relaxed: the increment happens-before the job's decrement through
         // the queue (push/steal synchronise); nothing is published here.
         self.pending.fetch_add(1, Relaxed);
-        let scope = ScopePtr(self as *const Self as *const ());
+        let scope = ScopePtr(self);
         let job: Box<dyn ScopedRun + 'scope> = Box::new(WithScope {
             scope: self.key(),
             f: move || {
                 let scope = scope;
                 // SAFETY: the scope outlives this job: its owner waits for
                 // `pending` to reach zero, which needs this job's decrement.
-                let this = unsafe { &*(scope.0 as *const Scope<'scope, 'env>) };
+                let this = unsafe { &*scope.0 };
                 if let Err(payload) = unwind::catch(f) {
                     this.record_panic(payload);
                 }
@@ -121,12 +121,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // after its borrows end.
         let job: ScopedJob = unsafe { std::mem::transmute(job) };
         let job = Job::Scoped(job);
-        WorkerThread::with_current_of(self.registry, |worker| match worker {
+        WorkerThread::with_current_of(self.shared, |worker| match worker {
             Some(worker) => worker.push(job),
             // Another thread (outside the pool, or a worker of another pool):
             // the owner is a live worker of this pool, so the job will run
             // even if the pool is shutting down.
-            None => self.registry.inject_waited_on(job),
+            None => self.shared.inject_waited_on(job),
         });
     }
 
@@ -165,13 +165,16 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 }
 
-/// A pointer to a scope that may cross threads with its job.
-struct ScopePtr(*const ());
+/// A pointer to a scope that may cross threads with its job. A raw pointer
+/// rather than a reference: the job holds no borrow of the scope while it
+/// waits in a queue, and its last use (`finish_one`) may let the owner free
+/// the scope.
+struct ScopePtr<'scope, 'env>(*const Scope<'scope, 'env>);
 
 // SAFETY: a `Scope` is `Sync` (atomics, a mutex, a latch, a shared
-// registry reference), so sharing its address with the thread that runs
+// `Shared` reference), so sharing its address with the thread that runs
 // the job is sound; the lifetime argument is in `spawn`.
-unsafe impl Send for ScopePtr {}
+unsafe impl Send for ScopePtr<'_, '_> {}
 
 /// `scope(f)` on the worker `worker`.
 pub(crate) fn scope_on<'env, F, R>(worker: &WorkerThread, f: F) -> R
@@ -180,7 +183,7 @@ where
     R: Send,
 {
     let scope = Scope {
-        registry: &worker.registry,
+        shared: &worker.shared,
         pending: AtomicUsize::new(1),
         done: SpinLatch::new(worker),
         panic: Mutex::new(None),

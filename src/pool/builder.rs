@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::job::Job;
 use super::queue::Worker;
-use super::registry::{Hook, Registry};
+use super::shared::{Hook, Shared};
 use super::worker::WorkerThread;
 use super::ThreadPool;
 use crate::build_error::BuildError;
@@ -243,7 +243,7 @@ impl ThreadPoolBuilder {
             })
             .collect();
         let deques: Vec<Worker<Job>> = (0..n).map(|_| Worker::new_lifo()).collect();
-        let registry = Arc::new(Registry::new(
+        let shared = Arc::new(Shared::new(
             deques.iter().map(Worker::stealer).collect(),
             names.clone(),
             self.panic_handler.clone(),
@@ -270,12 +270,12 @@ impl ThreadPoolBuilder {
             if let Some(size) = self.stack_size {
                 builder = builder.stack_size(size);
             }
-            let (registry, gate, start_hook) = (
-                Arc::clone(&registry),
+            let (shared, gate, start_hook) = (
+                Arc::clone(&shared),
                 Arc::clone(&gate),
                 self.start_hook.clone(),
             );
-            match builder.spawn(move || worker_main(registry, index, deque, gate, start_hook)) {
+            match builder.spawn(move || worker_main(shared, index, deque, gate, start_hook)) {
                 Ok(handle) => handles.push(Some(handle)),
                 Err(source) => {
                     spawn_error = Some(BuildError::spawn(index, source));
@@ -293,35 +293,35 @@ impl ThreadPoolBuilder {
             }
             spawn_error.or_else(|| reports.1.take())
         };
-        *registry.threads.lock() = handles;
+        *shared.threads.lock() = handles;
         #[cfg(loom)]
         loom::explore();
         if let Some(error) = failure {
             // Workers that never started have nothing to wait for.
             for index in started..n {
-                registry.roster.exit(index);
+                shared.roster.exit(index);
             }
             // Relaxed: the Event's set/wait orders it for the workers.
             gate.abort
                 .store(true, crate::sync::atomic::Ordering::Relaxed);
             gate.verdict.set();
-            registry.shutdown(true);
+            shared.shutdown(true);
             return Err(error);
         }
         gate.verdict.set();
-        Ok(ThreadPool { registry })
+        Ok(ThreadPool { shared })
     }
 }
 
 /// The body of a worker thread.
 fn worker_main(
-    registry: Arc<Registry>,
+    shared: Arc<Shared>,
     index: usize,
     deque: Worker<Job>,
     gate: Arc<StartGate>,
     start_hook: Option<Hook>,
 ) {
-    let worker = WorkerThread::new(Arc::clone(&registry), index, deque);
+    let worker = WorkerThread::new(Arc::clone(&shared), index, deque);
     let started = match &start_hook {
         Some(hook) => catch_unwind(AssertUnwindSafe(|| hook(index))),
         None => Ok(()),
@@ -345,11 +345,11 @@ fn worker_main(
     // Relaxed: the Event's set/wait ordered the builder's store before us.
     let abort = gate.abort.load(crate::sync::atomic::Ordering::Relaxed);
     drop(gate);
-    // SAFETY: the registry (kept alive by our `Arc`) and `worker` (on this
+    // SAFETY: the `Shared` state (kept alive by our `Arc`) and `worker` (on this
     // frame) outlive the guard, which is dropped at the end of this frame, on
     // this thread.
     let seat = unsafe {
-        registry
+        shared
             .roster
             .enter(index, &worker as *const WorkerThread as *const ())
     };
@@ -360,16 +360,16 @@ fn worker_main(
     // seat until it exits below.
     seat.retire_worker();
     if ok {
-        if let Some(hook) = &registry.stop_hook {
+        if let Some(hook) = &shared.stop_hook {
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| hook(index))) {
-                report(&registry, payload);
+                report(&shared, payload);
             }
         }
     }
-    registry.roster.exit(index);
+    shared.roster.exit(index);
     drop(seat);
 }
 
-fn report(registry: &Registry, payload: Payload) {
-    crate::executor::report_panic(Some(registry.id), payload);
+fn report(shared: &Shared, payload: Payload) {
+    crate::executor::report_panic(Some(shared.id), payload);
 }

@@ -178,9 +178,8 @@ impl WorkerThread {
     /// pushes it onto the deque, where a sibling can steal it.
     #[inline]
     fn share_if_asked(&self) {
-        // SAFETY: the flag lives in the registry, which `self.registry` (an
-        // `Arc`) keeps alive as long as `self`.
-        let flag = unsafe { &*self.asked };
+        // This worker's ask flag: set by idle siblings, cleared here.
+        let flag = self.shared.asks.flag(self.index);
         // Relaxed: a hint; the promotion it triggers is a fenced push.
         if flag.load(Relaxed) {
             flag.store(false, Relaxed);

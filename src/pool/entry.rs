@@ -2,7 +2,7 @@
 //! `in_worker_cross`.
 //!
 //! Every blocking entry — `install`, `join` and `scope` (method and free
-//! function alike) — runs its operation through [`Registry::in_worker`],
+//! function alike) — runs its operation through [`Shared::in_worker`],
 //! which asks once "which worker is this thread?" and takes one of three arms:
 //!
 //! - a worker of **this** pool: the operation runs on the spot;
@@ -22,13 +22,13 @@ use std::ptr;
 
 use super::job::{Job, StackJob};
 use super::latch::SpinLatch;
-use super::registry::Registry;
+use super::shared::Shared;
 use super::worker::WorkerThread;
 use super::ThreadPool;
 use crate::executor;
 use crate::latch::LockLatch;
 
-impl Registry {
+impl Shared {
     /// Runs `op` on a worker of this pool and returns its result, blocking
     /// the caller meanwhile (see the module docs). A panic in `op` resumes on
     /// the caller.
@@ -43,7 +43,7 @@ impl Registry {
         R: Send,
     {
         WorkerThread::with_current(|current| match current {
-            Some(worker) if ptr::eq(&*worker.registry, self) => op(worker),
+            Some(worker) if ptr::eq(&*worker.shared, self) => op(worker),
             Some(worker) => self.in_worker_cross(worker, op),
             None => self.in_worker_cold(op),
         })
@@ -110,7 +110,7 @@ where
 {
     WorkerThread::with_current(|current| match current {
         Some(worker) => op(worker),
-        None => fallback().registry.in_worker_cold(op),
+        None => fallback().shared.in_worker_cold(op),
     })
 }
 

@@ -2,7 +2,7 @@
 //! a scope's closure, or a job on a blocked caller's stack.
 //!
 //! Every job has a *key* (`Job::key`): the address of what a waiter waits
-//! on — the task's slot, the stack job, the scope. A worker records the keys
+//! on — the task's core, the stack job, the scope. A worker records the keys
 //! of the jobs running on its stack, and a blocked waiter the keys it waits
 //! for, so that `shutdown` can tell a worker that waits on a caller of
 //! `shutdown` from one it must wait for (`executor::Roster::quiescent`).
@@ -101,7 +101,7 @@ impl fmt::Debug for Job {
 }
 
 /// A `Scope::spawn`ed closure with the address of its scope (its key), in
-/// one allocation: a [`Job`] stays three words, as small as a deque slot of
+/// one allocation: a [`Job`] stays three words, as small as a deque entry of
 /// the other kinds.
 pub(crate) type ScopedJob = Box<dyn ScopedRun>;
 
@@ -164,7 +164,7 @@ impl JobRef {
     }
 }
 
-/// A closure, its result slot and a latch, on the stack of an owner who
+/// A closure, its result cell and a latch, on the stack of an owner who
 /// blocks until the closure has run (`install` from outside, a shared `join`
 /// half).
 ///
@@ -173,7 +173,7 @@ impl JobRef {
 /// that pops or steals it runs it ([`execute`](Self::execute), which sets the
 /// latch last), or the owner pops it back and calls it itself
 /// ([`run_inline`](Self::run_inline)); an owner that never queued it calls
-/// it or drops it the same way. No `Option` and no `expect`: the slots are
+/// it or drops it the same way. No `Option` and no `expect`: the cells are
 /// `ManuallyDrop`/`MaybeUninit`, and each unsafe access cites that rule.
 pub(crate) struct StackJob<L, F, R> {
     /// Set by the executor as its very last access to the job.
@@ -245,7 +245,7 @@ where
         });
         // SAFETY: the owner reads `result` only after the latch is set below,
         // and nothing else touches it.
-        job.result.with_mut(|slot| unsafe { (*slot).write(result) });
+        job.result.with_mut(|cell| unsafe { (*cell).write(result) });
         // SAFETY: the job is live until this call, our last access to it;
         // afterwards the owner may free it.
         unsafe { L::set(&job.latch) };
@@ -266,7 +266,7 @@ where
     }
 
     /// Runs the job on the owner's own thread, `worker` (never shared, or
-    /// popped back before anyone stole it): no latch, no result slot.
+    /// popped back before anyone stole it): no latch, no result cell.
     ///
     /// # Safety
     ///
@@ -295,7 +295,7 @@ where
         // SAFETY: the latch is set, so `execute` wrote the result and no
         // longer touches the job; we take it once.
         self.result
-            .with_mut(|slot| unsafe { (*slot).assume_init_read() })
+            .with_mut(|cell| unsafe { (*cell).assume_init_read() })
     }
 
     /// [`take_result`](Self::take_result), resuming the closure's panic.

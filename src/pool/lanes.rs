@@ -11,7 +11,7 @@
 //!
 //! **Life cycle.** A thread's lanes live in a thread-local ([`OWN`]; a second
 //! thread-local beside `executor::CURRENT`, which must stay free of drop
-//! glue because every `join` reads it). The registry lists every lane in
+//! glue because every `join` reads it). The pool's `Shared` state lists every lane in
 //! [`Lanes`], bumping a version on each change; workers keep a copy of the
 //! list and refresh it when the version moves. When the thread exits, its
 //! lanes are marked orphaned (after its last push); a worker that finds an
@@ -21,7 +21,7 @@
 //!
 //! **Shutdown.** Lanes are one more queue behind the same gate as the
 //! injector: a push happens between the gate's count up and down
-//! (`Registry::inject`), `has_work` and the shutdown drains see every lane,
+//! (`Shared::inject`), `has_work` and the shutdown drains see every lane,
 //! and `shutdown_now` cancels what they hold.
 //!
 //! **Wake-ups.** A push is followed by `Sleep::new_work` (fence F1), and a
@@ -93,7 +93,7 @@ impl Lane {
     }
 }
 
-/// The registry's list of lanes.
+/// The pool's list of lanes (in `Shared`).
 pub(crate) struct Lanes {
     list: Mutex<Vec<Arc<Lane>>>,
     /// Bumped under the lock after every change of `list`; workers compare
@@ -206,7 +206,7 @@ impl Drop for OwnLane {
 }
 
 #[cfg(not(loom))]
-std::thread_local! {
+crate::sync::thread_local! {
     /// The calling thread's lanes, one per pool it submitted to.
     static OWN: RefCell<Vec<OwnLane>> = const { RefCell::new(Vec::new()) };
 }

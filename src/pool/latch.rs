@@ -4,7 +4,7 @@
 //!
 //! The owner keeps running pool work while it waits and sleeps only in
 //! `Sleep::sleep`, announcing that on the latch word (`CoreLatch::try_sleep`).
-//! A setter that finds it `SLEEPING` wakes the owner's own sleep slot
+//! A setter that finds it `SLEEPING` wakes the owner's own sleep word
 //! (`Sleep::wake_specific`), which moves it from sleeping to searching as any
 //! wake-up does.
 //!
@@ -13,17 +13,17 @@
 //! `Sleep` alive:
 //!
 //! - a **same-pool** latch is set only by a worker of the owner's own pool
-//!   (the thief of a `join` half, a scope's job), whose own `Arc<Registry>`
+//!   (the thief of a `join` half, a scope's job), whose own `Arc<Shared>`
 //!   keeps the pool alive;
 //! - a **cross** latch may be set by anyone (a worker of another pool, a
-//!   `shutdown` notification): the setter clones the owner's `Arc<Registry>`
+//!   `shutdown` notification): the setter clones the owner's `Arc<Shared>`
 //!   before the swap, as rayon's cross-registry `SpinLatch` does (rayon commit
 //!   cbd484ca).
 
 use std::fmt;
 use std::mem::MaybeUninit;
 
-use super::registry::Registry;
+use super::shared::Shared;
 use super::worker::WorkerThread;
 use crate::latch::{CoreLatch, Found, SetLatch};
 use crate::sync::atomic::AtomicUsize;
@@ -34,7 +34,7 @@ use crate::sync::{Arc, UnsafeCell};
 #[derive(Clone, Copy)]
 struct Owner<'r> {
     /// The owner's pool (the `Arc` in the owner's `WorkerThread`).
-    registry: &'r Arc<Registry>,
+    shared: &'r Arc<Shared>,
     /// The owner's index in it.
     index: usize,
     /// Whether setters may be outside the owner's pool.
@@ -61,7 +61,7 @@ pub(crate) struct SpinLatch<'r> {
 // under loom, where `retire` writes it once the owner saw the latch set, which
 // is exactly the access the models check. The rest is an atomic.
 unsafe impl Sync for SpinLatch<'_> {}
-// SAFETY: the owner is a shared reference to an `Arc<Registry>` (`Sync`) and
+// SAFETY: the owner is a shared reference to an `Arc<Shared>` (`Sync`) and
 // an index; moving the latch moves nothing thread-bound.
 unsafe impl Send for SpinLatch<'_> {}
 
@@ -83,7 +83,7 @@ impl<'r> SpinLatch<'r> {
         SpinLatch {
             core: CoreLatch::new(),
             owner: UnsafeCell::new(Owner {
-                registry: &owner.registry,
+                shared: &owner.shared,
                 index: owner.index,
                 cross,
             }),
@@ -178,7 +178,7 @@ impl<'r> LazySpinLatch<'r> {
         let latch = SpinLatch::new(owner);
         // SAFETY: the caller guarantees exclusive access: the job is not
         // shared yet, and only its owner's thread touches it.
-        self.latch.with_mut(|slot| unsafe { (*slot).write(latch) });
+        self.latch.with_mut(|cell| unsafe { (*cell).write(latch) });
     }
 
     /// The armed latch.
@@ -190,7 +190,7 @@ impl<'r> LazySpinLatch<'r> {
     #[inline]
     pub(crate) unsafe fn armed(&self) -> &SpinLatch<'r> {
         // SAFETY: armed (the caller's guarantee) and never written again.
-        self.latch.with(|slot| unsafe { (*slot).assume_init_ref() })
+        self.latch.with(|cell| unsafe { (*cell).assume_init_ref() })
     }
 }
 
@@ -218,11 +218,11 @@ impl SetLatch for LazySpinLatch<'_> {
 /// What a setter needs to wake a latch's owner after the swap, read before.
 struct Wake {
     /// The owner's pool.
-    registry: *const Registry,
+    shared: *const Shared,
     /// The owner's index.
     index: usize,
     /// A cross setter's own reference to the owner's pool.
-    keep_alive: Option<Arc<Registry>>,
+    keep_alive: Option<Arc<Shared>>,
 }
 
 impl Wake {
@@ -237,9 +237,9 @@ impl Wake {
         // written only at creation.
         let owner = unsafe { (*this).owner.with(|owner| *owner) };
         Wake {
-            registry: Arc::as_ptr(owner.registry),
+            shared: Arc::as_ptr(owner.shared),
             index: owner.index,
-            keep_alive: owner.cross.then(|| Arc::clone(owner.registry)),
+            keep_alive: owner.cross.then(|| Arc::clone(owner.shared)),
         }
     }
 
@@ -248,7 +248,7 @@ impl Wake {
         // SAFETY: the owner's pool is alive: a cross setter holds
         // `keep_alive`; a same-pool setter is a worker of that pool, whose own
         // `Arc` keeps it alive for this call.
-        unsafe { &*self.registry }.sleep.wake_specific(self.index);
+        unsafe { &*self.shared }.sleep.wake_specific(self.index);
         drop(self.keep_alive);
     }
 }

@@ -15,7 +15,7 @@ pub(crate) mod job;
 pub(crate) mod lanes;
 pub(crate) mod latch;
 pub(crate) mod queue;
-pub(crate) mod registry;
+pub(crate) mod shared;
 mod shutdown;
 pub(crate) mod sleep;
 mod stats;
@@ -26,7 +26,7 @@ use std::fmt;
 
 pub use self::builder::ThreadPoolBuilder;
 use self::job::Job;
-use self::registry::Registry;
+use self::shared::Shared;
 pub use self::stats::PoolStats;
 use self::worker::WorkerThread;
 use crate::build_error::BuildError;
@@ -74,7 +74,7 @@ use crate::task::{self, Task};
 /// assert_eq!(total, 140);
 /// ```
 pub struct ThreadPool {
-    registry: Arc<Registry>,
+    shared: Arc<Shared>,
 }
 
 impl ThreadPool {
@@ -128,7 +128,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        submit_on(&self.registry, f)
+        submit_on(&self.shared, f)
     }
 
     /// Runs `f` on the pool, fire-and-forget.
@@ -153,7 +153,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn_on(&self.registry, f);
+        spawn_on(&self.shared, f);
     }
 
     /// Runs `f` on a worker of this pool and blocks until it returns
@@ -180,7 +180,7 @@ impl ThreadPool {
         F: FnOnce() -> R + Send,
         R: Send,
     {
-        self.registry.in_worker(|_| f())
+        self.shared.in_worker(|_| f())
     }
 
     /// Submits `f(item)` for every item at once and returns an iterator over
@@ -215,10 +215,8 @@ impl ThreadPool {
         let mut tasks = VecDeque::new();
         for item in items {
             let f = Arc::clone(&f);
-            let (task, runnable) = task::new_task(self.registry.id, move || f(item));
-            if let Err(registry::Rejected(job)) =
-                push_or_inject(&self.registry, Job::Task(runnable))
-            {
+            let (task, runnable) = task::new_task(self.shared.id, move || f(item));
+            if let Err(shared::Rejected(job)) = push_or_inject(&self.shared, Job::Task(runnable)) {
                 drop(job);
                 // Cancel what was queued before the pool closed.
                 drop(Map::new(tasks));
@@ -237,7 +235,7 @@ impl ThreadPool {
     /// assert_eq!(stealpool::ThreadPool::new(3).unwrap().num_threads(), 3);
     /// ```
     pub fn num_threads(&self) -> usize {
-        self.registry.num_threads()
+        self.shared.num_threads()
     }
 
     /// The index of the calling thread in this pool, if it is one of its
@@ -253,7 +251,7 @@ impl ThreadPool {
     /// assert!(matches!(index, Some(0 | 1)));
     /// ```
     pub fn current_thread_index(&self) -> Option<usize> {
-        WorkerThread::with_current_of(&self.registry, |w| w.map(|w| w.index))
+        WorkerThread::with_current_of(&self.shared, |w| w.map(|w| w.index))
     }
 
     /// The name of worker `index`, if it exists.
@@ -266,7 +264,7 @@ impl ThreadPool {
     /// assert_eq!(pool.thread_name(2), None);
     /// ```
     pub fn thread_name(&self, index: usize) -> Option<&str> {
-        self.registry.names.get(index).map(String::as_str)
+        self.shared.names.get(index).map(String::as_str)
     }
 
     /// A cheap snapshot of what the pool is doing.
@@ -281,7 +279,7 @@ impl ThreadPool {
     /// assert!(stats.completed <= 1); // counted just after the job returns
     /// ```
     pub fn stats(&self) -> PoolStats {
-        self.registry.stats()
+        self.shared.stats()
     }
 
     /// Stops taking new work, lets every queued and running task finish, and
@@ -361,33 +359,33 @@ impl ThreadPool {
     }
 
     fn shutdown_inner(&self, now: bool) {
-        self.registry.shutdown(now);
+        self.shared.shutdown(now);
     }
 
     /// The pool's shared state (for the fork-join floor).
-    pub(crate) fn registry(&self) -> &Registry {
-        &self.registry
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// Calls `f` with the pool of the calling worker thread, if any.
     pub(crate) fn with_current<R>(f: impl FnOnce(Option<PoolRef<'_>>) -> R) -> R {
-        WorkerThread::with_current(|worker| f(worker.map(|worker| PoolRef(&worker.registry))))
+        WorkerThread::with_current(|worker| f(worker.map(|worker| PoolRef(&worker.shared))))
     }
 }
 
-/// `submit` on `registry` (see [`ThreadPool::submit`]).
-fn submit_on<F, T>(registry: &Registry, f: F) -> Task<T>
+/// `submit` on `shared` (see [`ThreadPool::submit`]).
+fn submit_on<F, T>(shared: &Shared, f: F) -> Task<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    if registry.is_shut_down() {
+    if shared.is_shut_down() {
         return Task::rejected();
     }
-    let (task, runnable) = task::new_task(registry.id, f);
-    match push_or_inject(registry, Job::Task(runnable)) {
+    let (task, runnable) = task::new_task(shared.id, f);
+    match push_or_inject(shared, Job::Task(runnable)) {
         Ok(()) => task,
-        Err(registry::Rejected(job)) => {
+        Err(shared::Rejected(job)) => {
             // The pool closed meanwhile; dropping the job cancels the task
             // nobody will see, and the caller gets a rejected one.
             drop(job);
@@ -396,31 +394,31 @@ where
     }
 }
 
-/// `spawn` on `registry` (see [`ThreadPool::spawn`]).
-fn spawn_on<F>(registry: &Registry, f: F)
+/// `spawn` on `shared` (see [`ThreadPool::spawn`]).
+fn spawn_on<F>(shared: &Shared, f: F)
 where
     F: FnOnce() + Send + 'static,
 {
-    if push_or_inject(registry, Job::Spawn(Box::new(f))).is_err() {
+    if push_or_inject(shared, Job::Spawn(Box::new(f))).is_err() {
         panic!("ThreadPool::spawn: the pool is shut down");
     }
 }
 
 /// Pushes `job` to the calling worker's deque if it is a worker of
-/// `registry` (which works while the pool drains), else injects it.
-fn push_or_inject(registry: &Registry, job: Job) -> Result<(), registry::Rejected> {
-    WorkerThread::with_current_of(registry, |worker| match worker {
+/// `shared` (which works while the pool drains), else injects it.
+fn push_or_inject(shared: &Shared, job: Job) -> Result<(), shared::Rejected> {
+    WorkerThread::with_current_of(shared, |worker| match worker {
         Some(worker) => {
             worker.push(job);
             Ok(())
         }
-        None => registry.inject(job),
+        None => shared.inject(job),
     })
 }
 
 /// A borrowed view of the pool a worker belongs to.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct PoolRef<'a>(&'a Registry);
+pub(crate) struct PoolRef<'a>(&'a Shared);
 
 impl PoolRef<'_> {
     /// As [`ThreadPool::submit`], on this pool.
@@ -458,7 +456,7 @@ impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPool")
             .field("num_threads", &self.num_threads())
-            .field("shut_down", &self.registry.is_shut_down())
+            .field("shut_down", &self.shared.is_shut_down())
             .finish()
     }
 }

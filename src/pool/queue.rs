@@ -12,11 +12,11 @@
 //!
 //! | operation | crossbeam | stand-in |
 //! |---|---|---|
-//! | `Worker::push` | slot write; `fence(Release)`; `back` Relaxed store | count `fetch_add` Release |
+//! | `Worker::push` | buffer write; `fence(Release)`; `back` Relaxed store | count `fetch_add` Release |
 //! | `Worker::pop` (LIFO) | `back` store; `fence(SeqCst)`; `front` load | count `fetch_sub`; `fence(SeqCst)` |
 //! | `Stealer::steal` | `front` Acquire; `fence(SeqCst)`; `back` Acquire; CAS | `fence(SeqCst)`; count `fetch_sub` |
 //! | `Stealer::is_empty`, `len` | `front` Acquire; `fence(SeqCst)`; `back` Acquire | `fence(SeqCst)`; count Acquire |
-//! | `Injector::push` | CAS `tail` SeqCst; slot `fetch_or` Release | count `fetch_add` SeqCst |
+//! | `Injector::push` | CAS `tail` SeqCst; the entry's `state` `fetch_or` Release | count `fetch_add` SeqCst |
 //! | `Injector::steal*` | `head` Acquire; `fence(SeqCst)`; `tail` load; CAS `head` SeqCst | `fence(SeqCst)`; count `fetch_sub` SeqCst |
 //! | `Injector::is_empty`, `len` | `head`, `tail` SeqCst loads | count SeqCst load |
 //!
@@ -46,6 +46,8 @@ mod locked {
     pub(crate) enum Steal<T> {
         Empty,
         Success(T),
+        // Never built: the stand-ins take a lock, so a steal never has to
+        // retry. It stays so that callers match crossbeam's three outcomes.
         #[allow(dead_code)]
         Retry,
     }

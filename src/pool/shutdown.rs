@@ -28,7 +28,7 @@ use std::ptr;
 use super::job::Job;
 use super::latch::SpinLatch;
 use super::queue::{Injector, Steal, Stealer};
-use super::registry::{Registry, INJECTING_ONE, NOW, SHUTDOWN};
+use super::shared::{Shared, INJECTING_ONE, NOW, SHUTDOWN};
 use super::worker::WorkerThread;
 use crate::executor;
 use crate::latch::{LockLatch, SetLatch};
@@ -36,7 +36,7 @@ use crate::sync::atomic::fence;
 use crate::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 use crate::sync::thread::JoinHandle;
 
-impl Registry {
+impl Shared {
     /// `shutdown` (`now == false`) or `shutdown_now`, called on any thread.
     pub(crate) fn shutdown(&self, now: bool) {
         self.begin_shutdown(now);
@@ -48,7 +48,7 @@ impl Registry {
                 // A worker of this pool is marked inside `shutdown` for the
                 // whole call (other callers need not wait for it); a worker of
                 // another pool is simply busy from this pool's view.
-                let own = ptr::eq(&*worker.registry, self);
+                let own = ptr::eq(&*worker.shared, self);
                 let _inside = own.then(|| self.roster.enter_shutdown(worker.index));
                 loop {
                     if own {

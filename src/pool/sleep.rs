@@ -50,7 +50,7 @@ pub(crate) struct Sleep {
     /// Each worker's futex word: `AWAKE`, `SLEEPING`, `WAKING` or `NOTIFIED`.
     /// Written `SLEEPING` and `AWAKE` by its worker, moved `SLEEPING →
     /// WAKING → NOTIFIED` by one waker; padded against false sharing.
-    slots: Box<[CachePadded<AtomicU32>]>,
+    words: Box<[CachePadded<AtomicU32>]>,
 }
 
 /// A worker's view of its own idleness.
@@ -72,7 +72,7 @@ impl Sleep {
     pub(crate) fn new(workers: usize) -> Sleep {
         Sleep {
             counters: CachePadded::new(AtomicU64::new(0)),
-            slots: (0..workers)
+            words: (0..workers)
                 .map(|_| CachePadded::new(AtomicU32::new(AWAKE)))
                 .collect(),
         }
@@ -88,7 +88,7 @@ impl Sleep {
     /// half wraps.
     #[inline]
     fn shift(&self, delta: u64, from_searching: bool) -> u64 {
-        // AcqRel: the counters order nothing else (the fences and the slot
+        // AcqRel: the counters order nothing else (the fences and the word
         // CASes do); an RMW that reads the latest value is all that matters.
         let prev = self.counters.fetch_add(delta, AcqRel);
         debug_assert!(
@@ -122,17 +122,17 @@ impl Sleep {
     /// Wakes one sleeping worker, if there is one; it becomes searching.
     #[cold]
     fn wake_any(&self) -> bool {
-        (0..self.slots.len()).any(|index| self.wake_specific(index))
+        (0..self.words.len()).any(|index| self.wake_specific(index))
     }
 
     /// Wakes worker `index` if it sleeps (it becomes searching); `false` if it
     /// did not sleep or another waker got it first.
     pub(crate) fn wake_specific(&self, index: usize) -> bool {
-        let slot = &*self.slots[index];
+        let word = &*self.words[index];
         // Acquire: pairs with the worker's Release store of SLEEPING: its move
         // to the sleeping count happens-before ours back, so the count never
         // wraps. The CAS hands the worker to us.
-        if slot
+        if word
             .compare_exchange(SLEEPING, WAKING, Acquire, Relaxed)
             .is_err()
         {
@@ -145,15 +145,15 @@ impl Sleep {
         // Acquire load in `wait_notified`.
         // mutant: notified-first swap
         self.shift(SEARCHING_ONE.wrapping_sub(SLEEPING_ONE), false);
-        slot.store(NOTIFIED, Release);
-        futex::wake_one(slot);
+        word.store(NOTIFIED, Release);
+        futex::wake_one(word);
         crate::executor::note_woke_sleeper();
         true
     }
 
     /// Wakes every sleeping worker once (shutdown).
     pub(crate) fn wake_all(&self) {
-        for index in 0..self.slots.len() {
+        for index in 0..self.words.len() {
             self.wake_specific(index);
         }
     }
@@ -199,8 +199,8 @@ impl Sleep {
     /// searching; it is searching again when this returns.
     ///
     /// With a `latch`, the worker sleeps as that latch's owner: the latch
-    /// setter finds it through the latch word and wakes this very slot (see
-    /// `pool/latch.rs`).
+    /// setter finds it through the latch word and wakes this very worker's
+    /// sleep word (see `pool/latch.rs`).
     pub(crate) fn sleep(
         &self,
         index: usize,
@@ -209,15 +209,15 @@ impl Sleep {
         latch: Option<&CoreLatch>,
     ) {
         debug_assert!(idle.searching);
-        let slot = &*self.slots[index];
-        // From searching to sleeping in one RMW, *before* the slot says
-        // SLEEPING: a waker that claims the slot then finds our count there.
+        let word = &*self.words[index];
+        // From searching to sleeping in one RMW, *before* the word says
+        // SLEEPING: a waker that claims the word then finds our count there.
         // The store is Release: it pairs with the waker's Acquire CAS, so our
         // count move happens-before the waker's move back. (F2 orders the
         // store for producers; the latch's Release CAS for its setter.)
         // mutant: count-after-sleeping swap
         self.shift(SLEEPING_ONE.wrapping_sub(SEARCHING_ONE), true);
-        slot.store(SLEEPING, Release);
+        word.store(SLEEPING, Release);
         // F2, SeqCst fence: pairs with F1 in `new_work` (README.md).
         // mutant: drop-f2 del
         fence(SeqCst);
@@ -225,7 +225,7 @@ impl Sleep {
         let stay_awake = has_work() || latch.is_some_and(|latch| !latch.try_sleep());
         if stay_awake {
             // Take the sleep back, unless a waker got here first.
-            if slot
+            if word
                 .compare_exchange(SLEEPING, AWAKE, Relaxed, Relaxed)
                 .is_ok()
             {
@@ -233,31 +233,31 @@ impl Sleep {
             } else {
                 // WAKING or NOTIFIED: a waker is moving (or moved) our count;
                 // wait until it is done so the count is ours again.
-                self.wait_notified(slot);
-                // Relaxed: the waker is done with the slot.
-                slot.store(AWAKE, Relaxed);
+                self.wait_notified(word);
+                // Relaxed: the waker is done with the word.
+                word.store(AWAKE, Relaxed);
             }
             return;
         }
-        self.wait_notified(slot);
-        // Relaxed: the waker is done with the slot; nothing is published.
-        slot.store(AWAKE, Relaxed);
+        self.wait_notified(word);
+        // Relaxed: the waker is done with the word; nothing is published.
+        word.store(AWAKE, Relaxed);
         if let Some(latch) = latch {
             latch.wake_up();
         }
     }
 
-    /// Sleeps on `slot` until a waker has stored `NOTIFIED`.
-    fn wait_notified(&self, slot: &AtomicU32) {
+    /// Sleeps on `word` until a waker has stored `NOTIFIED`.
+    fn wait_notified(&self, word: &AtomicU32) {
         loop {
             // Acquire: pairs with the waker's Release store of NOTIFIED: its
             // count move is visible to our next `stop_searching`.
-            let seen = slot.load(Acquire);
+            let seen = word.load(Acquire);
             if seen == NOTIFIED {
                 return;
             }
             // Spurious returns loop; the futex compares the exact value.
-            let _: WaitOutcome = futex::wait(slot, seen, None);
+            let _: WaitOutcome = futex::wait(word, seen, None);
         }
     }
 }

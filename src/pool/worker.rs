@@ -17,10 +17,9 @@ use super::lanes::LaneCache;
 use super::latch::SpinLatch;
 use super::queue::Steal;
 use super::queue::Worker;
-use super::registry::Registry;
+use super::shared::Shared;
 use super::sleep::Idle;
 use crate::executor;
-use crate::sync::atomic::AtomicBool;
 use crate::sync::spin::spin_until;
 use crate::sync::Arc;
 use crate::unwind::{self, region, AbortIfPanic};
@@ -38,7 +37,7 @@ const HELP_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
 /// One worker, living on its own thread's stack for the thread's life.
 pub(crate) struct WorkerThread {
     /// The pool.
-    pub(crate) registry: Arc<Registry>,
+    pub(crate) shared: Arc<Shared>,
     /// This worker's index.
     pub(crate) index: usize,
     /// This worker's deque: the owner pushes and pops at one end (LIFO),
@@ -49,24 +48,19 @@ pub(crate) struct WorkerThread {
     /// The newest deferred job on this worker's stack, or null (see
     /// `deferred.rs`). Touched only by this worker.
     pub(super) deferred: Cell<*const Deferred>,
-    /// This worker's ask flag in the registry (set by idle siblings, cleared
-    /// here); a pointer kept at hand for `defer`.
-    pub(super) asked: *const AtomicBool,
-    /// This worker's copy of the registry's lane list (`lanes.rs`).
+    /// This worker's copy of the pool's lane list (`lanes.rs`).
     lanes: RefCell<LaneCache>,
 }
 
 impl WorkerThread {
-    /// A worker for `registry` at `index`, owning `deque`.
-    pub(crate) fn new(registry: Arc<Registry>, index: usize, deque: Worker<Job>) -> Self {
-        let asked: *const AtomicBool = registry.asks.flag(index);
+    /// A worker for `shared` at `index`, owning `deque`.
+    pub(crate) fn new(shared: Arc<Shared>, index: usize, deque: Worker<Job>) -> Self {
         WorkerThread {
-            registry,
+            shared,
             index,
             deque,
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             deferred: Cell::new(ptr::null()),
-            asked,
             lanes: RefCell::new(LaneCache::new()),
         }
     }
@@ -83,20 +77,20 @@ impl WorkerThread {
         f(unsafe { worker.as_ref() })
     }
 
-    /// Calls `f` with this thread's worker if it belongs to `registry`.
+    /// Calls `f` with this thread's worker if it belongs to `shared`.
     #[inline]
     pub(crate) fn with_current_of<R>(
-        registry: &Registry,
+        shared: &Shared,
         f: impl FnOnce(Option<&WorkerThread>) -> R,
     ) -> R {
-        Self::with_current(|worker| f(worker.filter(|w| ptr::eq(&*w.registry, registry))))
+        Self::with_current(|worker| f(worker.filter(|w| ptr::eq(&*w.shared, shared))))
     }
 
     /// Pushes `job` onto this worker's deque and wakes a sibling if needed.
     #[inline]
     pub(crate) fn push(&self, job: Job) {
         self.deque.push(job);
-        self.registry.sleep.new_work();
+        self.shared.sleep.new_work();
     }
 
     /// Pops this worker's own deque (its most recent push first). A pop
@@ -106,7 +100,7 @@ impl WorkerThread {
     pub(crate) fn pop_local(&self) -> Option<Job> {
         let job = self.deque.pop()?;
         if self.deque.is_empty() {
-            self.registry.asks.raise(self.index);
+            self.shared.asks.raise(self.index);
         }
         Some(job)
     }
@@ -116,15 +110,15 @@ impl WorkerThread {
         if let Some(job) = self.pop_local() {
             return Some(job);
         }
-        if let Some(job) = self.registry.steal_injected(&self.deque) {
+        if let Some(job) = self.shared.steal_injected(&self.deque) {
             return Some(job);
         }
         if let Some(job) = self.steal_lanes() {
             return Some(job);
         }
-        let start = self.next_random() as usize % self.registry.num_threads();
-        let job = self.registry.steal_sibling(self.index, start)?;
-        self.registry.stats[self.index].stole();
+        let start = self.next_random() as usize % self.shared.num_threads();
+        let job = self.shared.steal_sibling(self.index, start)?;
+        self.shared.stats[self.index].stole();
         Some(job)
     }
 
@@ -132,9 +126,9 @@ impl WorkerThread {
     /// worker's fair share) into its own deque; prunes lanes whose thread
     /// exited once they are empty.
     fn steal_lanes(&self) -> Option<Job> {
-        let registry = &*self.registry;
+        let shared = &*self.shared;
         let mut cache = self.lanes.borrow_mut();
-        let lanes = cache.get(&registry.lanes);
+        let lanes = cache.get(&shared.lanes);
         if lanes.is_empty() {
             return None;
         }
@@ -142,7 +136,7 @@ impl WorkerThread {
         let mut spent = false;
         for offset in 0..lanes.len() {
             let lane = &lanes[(start + offset) % lanes.len()];
-            let limit = (lane.len() / registry.num_threads()).max(1);
+            let limit = (lane.len() / shared.num_threads()).max(1);
             loop {
                 match lane.steal_batch_and_pop(&self.deque, limit) {
                     Steal::Success(job) => return Some(job),
@@ -154,7 +148,7 @@ impl WorkerThread {
         }
         drop(cache);
         if spent {
-            registry.lanes.prune();
+            shared.lanes.prune();
         }
         None
     }
@@ -164,13 +158,13 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn has_work(&self) -> bool {
         // mutant: lanes-not-rechecked s/ || self.lanes_have_work()//
-        self.registry.has_work_but_lanes() || self.lanes_have_work()
+        self.shared.has_work_but_lanes() || self.lanes_have_work()
     }
 
     /// Whether an outside thread's lane holds a job (a snapshot).
     fn lanes_have_work(&self) -> bool {
         let mut cache = self.lanes.borrow_mut();
-        let lanes = cache.get(&self.registry.lanes);
+        let lanes = cache.get(&self.shared.lanes);
         lanes.iter().any(|lane| !lane.is_empty())
     }
 
@@ -205,10 +199,10 @@ impl WorkerThread {
     /// it, so no key is recorded.
     #[inline(never)]
     fn execute_spawn(&self, f: Box<dyn FnOnce() + Send + 'static>) {
-        let registry = &*self.registry;
-        let stats = &registry.stats[self.index];
+        let shared = &*self.shared;
+        let stats = &shared.stats[self.index];
         stats.set_running(true);
-        let outcome = if registry.is_shutting_down_now() {
+        let outcome = if shared.is_shutting_down_now() {
             unwind::drop_caught(f)
         } else {
             unwind::catch(f)
@@ -220,15 +214,15 @@ impl WorkerThread {
     /// recorded while it runs.
     #[inline(never)]
     fn execute_other(&self, job: Job) {
-        let registry = &*self.registry;
-        registry.stats[self.index].set_running(true);
-        let abandon = registry.is_shutting_down_now();
+        let shared = &*self.shared;
+        shared.stats[self.index].set_running(true);
+        let abandon = shared.is_shutting_down_now();
         let key = job.key();
         debug_assert_ne!(
             key, 0,
             "only a spawn has no key, and `execute_spawn` runs those"
         );
-        let outcome = registry.roster.running(self.index, key, move || {
+        let outcome = shared.roster.running(self.index, key, move || {
             unwind::catch(move || if abandon { job.abandon() } else { job.run() })
         });
         self.finish(outcome);
@@ -237,12 +231,12 @@ impl WorkerThread {
     /// Counts a job done and reports its escaped panic, if any.
     #[inline]
     fn finish(&self, outcome: Result<(), unwind::Payload>) {
-        let registry = &*self.registry;
-        let stats = &registry.stats[self.index];
+        let shared = &*self.shared;
+        let stats = &shared.stats[self.index];
         stats.set_running(false);
         stats.job_done();
         if let Err(payload) = outcome {
-            executor::report_panic(Some(registry.id), payload);
+            executor::report_panic(Some(shared.id), payload);
         }
     }
 
@@ -276,12 +270,12 @@ impl WorkerThread {
         // latch is set: this loop must not unwind before then (jobs run here
         // catch their own panics).
         let guard = AbortIfPanic::<region::LatchWait>::new();
-        let registry = &*self.registry;
-        let sleep = &registry.sleep;
+        let shared = &*self.shared;
+        let sleep = &shared.sleep;
         let mut idle = Idle::new();
         while !latch.probe() {
             let job = thief
-                .and_then(|thief| registry.steal_from(thief))
+                .and_then(|thief| shared.steal_from(thief))
                 .or_else(|| self.find_work());
             if let Some(job) = job {
                 sleep.work_found(&mut idle, || self.has_work());
@@ -297,11 +291,11 @@ impl WorkerThread {
             sleep.start_searching(&mut idle);
             // Idle while waiting: ask the siblings (the thief among them) to
             // share deferred work.
-            registry.asks.ask_all_but(self.index);
+            shared.asks.ask_all_but(self.index);
             if spin_until(HELP_SPIN, None, || latch.probe() || self.has_work()) {
                 continue;
             }
-            let _blocked = blocked.map(|keys| registry.roster.block(self.index, keys));
+            let _blocked = blocked.map(|keys| shared.roster.block(self.index, keys));
             sleep.sleep(
                 self.index,
                 &mut idle,
@@ -319,8 +313,8 @@ impl WorkerThread {
         // A panic here is a bug of ours: unwinding would lose this worker's
         // deque and strand everyone waiting on its jobs.
         let guard = AbortIfPanic::<region::MainLoop>::new();
-        let registry = &*self.registry;
-        let sleep = &registry.sleep;
+        let shared = &*self.shared;
+        let sleep = &shared.sleep;
         let mut idle = Idle::new();
         loop {
             if let Some(job) = self.find_work() {
@@ -328,13 +322,13 @@ impl WorkerThread {
                 self.execute(job);
                 continue;
             }
-            if registry.may_exit() {
+            if shared.may_exit() {
                 if !self.has_work() {
                     break;
                 }
                 continue;
             }
-            if registry.is_shut_down() {
+            if shared.is_shut_down() {
                 // An outside submission is between its gate check and its
                 // push: it lands in a moment; let it run.
                 crate::sync::thread::yield_now();
@@ -342,20 +336,18 @@ impl WorkerThread {
             }
             sleep.start_searching(&mut idle);
             // Idle: ask busy siblings to share their deferred `join` halves.
-            registry.asks.ask_all_but(self.index);
-            if spin_until(IDLE_SPIN, None, || {
-                self.has_work() || registry.is_shut_down()
-            }) {
+            shared.asks.ask_all_but(self.index);
+            if spin_until(IDLE_SPIN, None, || self.has_work() || shared.is_shut_down()) {
                 continue;
             }
             // Going to sleep: leave the ask standing, so that a busy sibling's
             // next `join` shares a half (its push wakes us) even if it had
             // already answered our earlier ask.
-            registry.asks.ask_all_but(self.index);
+            shared.asks.ask_all_but(self.index);
             sleep.sleep(
                 self.index,
                 &mut idle,
-                || self.has_work() || registry.is_shut_down(),
+                || self.has_work() || shared.is_shut_down(),
                 None,
             );
         }

@@ -52,10 +52,7 @@ pub(crate) mod atomic {
 
 /// Thread handles, parking and yielding, as `loom::thread`.
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{
-        current, park, spawn, yield_now, Builder, JoinHandle, Thread, ThreadId,
-    };
-    pub(crate) use std::thread::panicking;
+    pub(crate) use loom::thread::{yield_now, Builder, JoinHandle};
 }
 
 /// Spin-wait hints: under loom a spin is a yield to the model's scheduler, so
@@ -74,13 +71,6 @@ impl<T> Mutex<T> {
     /// Creates an unlocked mutex (not `const` under loom).
     pub(crate) fn new(value: T) -> Self {
         Mutex(loom::sync::Mutex::new(value))
-    }
-
-    /// Consumes the mutex and returns its value.
-    pub(crate) fn into_inner(self) -> T {
-        self.0
-            .into_inner()
-            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Blocks until the lock is held.
@@ -126,11 +116,6 @@ impl Condvar {
     pub(crate) fn notify_all(&self) {
         self.0.notify_all();
     }
-
-    /// Wakes one thread waiting on this condition variable.
-    pub(crate) fn notify_one(&self) {
-        self.0.notify_one();
-    }
 }
 
 /// A clock that never moves, standing in for `std::time::Instant` under loom.
@@ -156,10 +141,5 @@ impl Instant {
     /// How far `self` lies after `earlier`, or zero.
     pub(crate) fn saturating_duration_since(self, earlier: Instant) -> Duration {
         self.0.saturating_sub(earlier.0)
-    }
-
-    /// Time since `self`: always zero, since the clock never moves.
-    pub(crate) fn elapsed(self) -> Duration {
-        Duration::ZERO
     }
 }

@@ -22,10 +22,6 @@
 //!
 //! [loom]: https://docs.rs/loom
 
-// The shim offers the whole vocabulary the crate's protocols draw on; not every
-// floor uses every item yet.
-#![allow(dead_code, unused_imports)]
-
 pub(crate) mod futex;
 pub(crate) mod spin;
 

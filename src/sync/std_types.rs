@@ -23,9 +23,7 @@ pub(crate) mod atomic {
 
 /// Thread handles, parking and yielding, as `std::thread`.
 pub(crate) mod thread {
-    pub(crate) use std::thread::{
-        current, panicking, park, spawn, yield_now, Builder, JoinHandle, Thread, ThreadId,
-    };
+    pub(crate) use std::thread::{yield_now, Builder, JoinHandle};
 }
 
 /// Spin-wait hints, as `std::hint`.
@@ -46,13 +44,6 @@ impl<T> Mutex<T> {
     /// Creates an unlocked mutex; `const`, so it can live in a `static`.
     pub(crate) const fn new(value: T) -> Self {
         Mutex(std::sync::Mutex::new(value))
-    }
-
-    /// Consumes the mutex and returns its value.
-    pub(crate) fn into_inner(self) -> T {
-        self.0
-            .into_inner()
-            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -87,7 +78,14 @@ impl Condvar {
     }
 
     /// As [`wait`](Self::wait), for at most `timeout`; the flag says whether the
-    /// timeout elapsed.
+    /// timeout elapsed. The emulated futex calls it (the backend off Linux,
+    /// and under test everywhere: `futex/mod.rs` has the same cfg), and the
+    /// process pool's back-off and shutdown waits.
+    #[cfg(any(
+        test,
+        feature = "process",
+        not(any(target_os = "linux", target_os = "android"))
+    ))]
     pub(crate) fn wait_timeout<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -105,7 +103,9 @@ impl Condvar {
         self.0.notify_all();
     }
 
-    /// Wakes one thread waiting on this condition variable.
+    /// Wakes one thread waiting on this condition variable (the process
+    /// pool's queue hands one batch to one idle supervisor).
+    #[cfg(feature = "process")]
     pub(crate) fn notify_one(&self) {
         self.0.notify_one();
     }
@@ -122,11 +122,6 @@ impl<T> UnsafeCell<T> {
     /// Wraps `value`; `const`, so it can live in a `static`.
     pub(crate) const fn new(value: T) -> Self {
         UnsafeCell(std::cell::UnsafeCell::new(value))
-    }
-
-    /// Consumes the cell and returns its value.
-    pub(crate) fn into_inner(self) -> T {
-        self.0.into_inner()
     }
 }
 
@@ -169,7 +164,6 @@ mod tests {
         cell.with_mut(|p| unsafe { *p += 1 });
         // SAFETY: as above; the write above has finished.
         assert_eq!(cell.with(|p| unsafe { *p }), 6);
-        assert_eq!(cell.into_inner(), 6);
     }
 
     #[test]

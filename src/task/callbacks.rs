@@ -83,7 +83,7 @@ impl<T> Callbacks<T> {
         }
     }
 
-    /// An empty, closed list (for a task that is born finished).
+    /// An empty, closed list (for a task that is born `READY`).
     pub(crate) fn new_closed() -> Self {
         Callbacks {
             head: AtomicPtr::new(closed()),

@@ -9,10 +9,10 @@
 //!    canceller (`try_cancel`, to drop it).
 //! 2. `outcome` is written exactly once, by that same winner, before any
 //!    transition that could let another party read it (closing the callback
-//!    list, COMPLETE, FINISHED: all Release).
-//! 3. While the task is not FINISHED, `outcome` is read (shared) only by the
+//!    list, the done transition, READY: all Release).
+//! 3. While the task is not READY, `outcome` is read (shared) only by the
 //!    callback runner of the moment (one at a time, see `callbacks.rs`).
-//! 4. Once FINISHED, the handle's owner may take `outcome` (`join`, `poll`);
+//! 4. Once READY, the handle's owner may take `outcome` (`join`, `poll`);
 //!    `&mut`/ownership of the handle excludes concurrent `on_done` readers.
 //!
 //! # Safety
@@ -23,7 +23,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::callbacks::{self, Callbacks, Pushed};
-use super::state::{Cancel, Claim, Ended, Finish, Park, Snapshot, State, Wake};
+use super::state::{Cancel, Claim, Ended, Park, Ready, Snapshot, State, Wake};
 use super::waiters::Waiters;
 use super::TaskError;
 use crate::executor::{self, ExecutorId};
@@ -51,10 +51,11 @@ pub(crate) struct Core<T> {
 
 /// What step 2 of `complete` published.
 enum Published {
-    /// `COMPLETE | FINISHED`: no callbacks; wake these.
-    Finished(Wake),
-    /// `COMPLETE`: wake these, run the callbacks, then `FINISHED`.
-    Complete(Wake),
+    /// Done and `READY` in one RMW: no callbacks; wake these.
+    Ready(Wake),
+    /// Done (`RAN`, or `CANCELLED`): wake these, run the callbacks, then
+    /// `READY`.
+    Done(Wake),
 }
 
 /// The whole allocation: the core, then the closure. `repr(C)` with the core
@@ -187,6 +188,7 @@ where
 /// [`Core::claim`] and stores its outcome with [`Core::complete`] (the process
 /// pool, whose work runs in another process). Returns two references to the
 /// one allocation: the handle's and the completer's.
+#[cfg(any(feature = "process", loom))]
 pub(crate) fn new_promise<T: Send + 'static>() -> (HandleRef<T>, HandleRef<T>) {
     let cell = TaskCell {
         core: Core::pending(None),
@@ -199,13 +201,14 @@ pub(crate) fn new_promise<T: Send + 'static>() -> (HandleRef<T>, HandleRef<T>) {
     (handle, completer)
 }
 
-/// A core that is born finished with `outcome` (a rejected submission).
-pub(crate) fn finished_core<T: Send + 'static>(outcome: Result<T, TaskError>) -> HandleRef<T> {
+/// A core that is born done and `READY` with `outcome` (a rejected
+/// submission).
+pub(crate) fn ready_core<T: Send + 'static>(outcome: Result<T, TaskError>) -> HandleRef<T> {
     /// A task with no closure: it can be neither run nor cancelled.
     /// (`repr(C)`: its address is its core's, as for `TaskCell`.)
     #[repr(C)]
-    struct Finished<T>(Core<T>);
-    impl<T: Send> RunTask for Finished<T> {
+    struct BornReady<T>(Core<T>);
+    impl<T: Send> RunTask for BornReady<T> {
         fn try_run(&self) -> bool {
             false
         }
@@ -220,13 +223,13 @@ pub(crate) fn finished_core<T: Send + 'static>(outcome: Result<T, TaskError>) ->
             self.0.key()
         }
     }
-    impl<T: Send> TaskOps<T> for Finished<T> {
+    impl<T: Send> TaskOps<T> for BornReady<T> {
         fn core(&self) -> &Core<T> {
             &self.0
         }
     }
-    let (handle, _runner) = share(Finished(Core {
-        state: State::new_finished(),
+    let (handle, _runner) = share(BornReady(Core {
+        state: State::new_ready(),
         home: None,
         outcome: UnsafeCell::new(Some(outcome)),
         callbacks: Callbacks::new_closed(),
@@ -330,6 +333,7 @@ impl<T> Core<T> {
     /// other means than its closure (the process pool); `false` if it was
     /// cancelled. The winner must call [`complete`](Self::complete) exactly
     /// once.
+    #[cfg(any(feature = "process", loom))]
     pub(crate) fn claim(&self) -> bool {
         matches!(self.state.transition_to_running(), Claim::Claimed)
     }
@@ -337,34 +341,35 @@ impl<T> Core<T> {
     /// Gives a claimed task back unstarted (running → pending): it may be
     /// cancelled, or claimed again, and [`complete`](Self::complete) is then
     /// the next claimer's to call.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))] // the process pool's promises only
+    #[cfg(any(feature = "process", loom))]
     pub(crate) fn unclaim(&self) {
+        // mutant: unclaim-keeps-running del
         self.state.transition_to_pending();
     }
 
-    /// Stores the outcome and runs the completion protocol: terminal state,
-    /// callbacks, FINISHED, wake-ups. Only the claimer or canceller calls it,
+    /// Stores the outcome and runs the completion protocol: the done
+    /// transition, callbacks, READY, wake-ups. Only the claimer or canceller calls it,
     /// once.
     pub(crate) fn complete(&self, outcome: Result<T, TaskError>) {
         let ended = match &outcome {
             Err(err) if err.is_panic() => Ended::Panic,
             _ => Ended::Value,
         };
-        // mutant: outcome-after-complete swap
+        // mutant: outcome-after-done swap
         self.store_outcome(outcome);
         let published = self.publish(ended);
         match published {
-            Published::Finished(wake) => self.wake(wake),
-            Published::Complete(wake) => {
+            Published::Ready(wake) => self.wake(wake),
+            Published::Done(wake) => {
                 self.wake(wake);
                 self.outcome.with(|slot| {
                     // SAFETY: access rule 3: we are the runner; the outcome
-                    // is stored and nobody may take it before FINISHED.
+                    // is stored and nobody may take it before READY.
                     if let Some(outcome) = unsafe { (*slot).as_ref() } {
                         self.callbacks.drain(outcome, self.home);
                     }
                 });
-                let wake = self.state.transition_to_finished();
+                let wake = self.state.transition_to_ready();
                 self.wake(wake);
             }
         }
@@ -380,18 +385,15 @@ impl<T> Core<T> {
             .with_mut(|slot| unsafe { *slot = Some(outcome) });
     }
 
-    /// Step 2 of `complete`: makes the task terminal. With no callback ever
-    /// added, closes the callback list and makes the task `COMPLETE |
-    /// FINISHED` in one RMW (the common case: two atomic RMWs in all).
+    /// Step 2 of `complete`: makes the task done. With no callback ever
+    /// added, closes the callback list and makes the task done and `READY`
+    /// in one RMW (the common case: two atomic RMWs in all).
     #[inline]
     fn publish(&self, ended: Ended) -> Published {
         if self.callbacks.try_close_empty() {
-            Published::Finished(self.state.transition_to_complete(ended, Finish::Now))
+            Published::Ready(self.state.transition_to_done(ended, Ready::Now))
         } else {
-            Published::Complete(
-                self.state
-                    .transition_to_complete(ended, Finish::AfterCallbacks),
-            )
+            Published::Done(self.state.transition_to_done(ended, Ready::AfterCallbacks))
         }
     }
 
@@ -412,15 +414,15 @@ impl<T> Core<T> {
         }
     }
 
-    /// Blocks until `ready(state)` holds or `deadline` passes; returns
+    /// Blocks until `goal(state)` holds or `deadline` passes; returns
     /// whether it holds.
     pub(crate) fn wait_until(
         &self,
-        ready: impl Fn(Snapshot) -> bool,
+        goal: impl Fn(Snapshot) -> bool,
         deadline: Option<Instant>,
     ) -> bool {
         let state = self.state.load();
-        if ready(state) {
+        if goal(state) {
             return true;
         }
         // If this thread just woke a sleeping worker for a task that is still
@@ -432,11 +434,11 @@ impl<T> Core<T> {
         // this thread on this CPU, so the spin gives the CPU away
         // (docs/benchmarks.md, "Process pool round trip").
         if !just_woke {
-            let done = || ready(self.state.load());
+            let reached = || goal(self.state.load());
             let spun = if self.home.is_some() {
-                spin_until(SPIN_BUDGET, deadline, done)
+                spin_until(SPIN_BUDGET, deadline, reached)
             } else {
-                yield_until(SPIN_BUDGET, deadline, done)
+                yield_until(SPIN_BUDGET, deadline, reached)
             };
             if spun {
                 return true;
@@ -444,7 +446,7 @@ impl<T> Core<T> {
         }
         let mut seen = self.state.load();
         loop {
-            if ready(seen) {
+            if goal(seen) {
                 return true;
             }
             if !seen.is_parked() {
@@ -464,7 +466,7 @@ impl<T> Core<T> {
                 futex::wait(self.state.futex_word(), seen.bits(), deadline)
             });
             match slept {
-                WaitOutcome::TimedOut => return ready(self.state.load()),
+                WaitOutcome::TimedOut => return goal(self.state.load()),
                 WaitOutcome::Woken => seen = self.state.load(),
             }
         }
@@ -475,9 +477,9 @@ impl<T> Core<T> {
     pub(crate) fn on_done(&self, callback: callbacks::Callback<T>) {
         if let Pushed::RunNow(callback) = self.callbacks.push(callback) {
             // The list is closed only after the outcome is stored, but the
-            // completer's terminal transition may still be a few instructions
+            // completer's done transition may still be a few instructions
             // away: wait for it, so the callback sees the task as done.
-            while !self.state.load().is_terminal() {
+            while !self.state.load().is_done() {
                 crate::sync::thread::yield_now();
             }
             self.outcome.with(|slot| {
@@ -505,7 +507,7 @@ impl<T> Core<T> {
     ///
     /// # Safety
     ///
-    /// The task must be FINISHED (observed with Acquire), and the caller must
+    /// The task must be READY (observed with Acquire), and the caller must
     /// own the handle exclusively (access rule 4).
     pub(crate) unsafe fn take_outcome(&self) -> Result<T, TaskError> {
         // SAFETY: the caller guarantees rule 4: no runner and no other taker.

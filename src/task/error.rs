@@ -57,8 +57,13 @@ enum Kind {
     /// The worker process running it died (or could not be started).
     WorkerLost(String),
     /// It ran past its deadline; its worker process was killed.
+    // Built by the process pool only; the kind exists in every build so
+    // that `is_timeout` means the same with or without the feature.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     Timeout(String),
     /// Its arguments or its result could not be (de)serialized.
+    // As `Timeout`, for `is_serialization`.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
     Serialization(String),
 }
 
@@ -86,7 +91,7 @@ impl TaskError {
 
     /// A panic in another process: its message (which becomes the payload,
     /// as a `String`) and where it happened.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    #[cfg(feature = "process")]
     pub(crate) fn remote_panic(message: String, origin: String) -> TaskError {
         TaskError {
             kind: Box::new(Kind::Panic {
@@ -110,7 +115,7 @@ impl TaskError {
     }
 
     /// Past its deadline; its worker was killed.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    #[cfg(feature = "process")]
     pub(crate) fn timeout(detail: impl Into<String>) -> TaskError {
         TaskError {
             kind: Box::new(Kind::Timeout(detail.into())),
@@ -118,7 +123,7 @@ impl TaskError {
     }
 
     /// Arguments or result could not cross the process boundary.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    #[cfg(feature = "process")]
     pub(crate) fn serialization(detail: impl Into<String>) -> TaskError {
         TaskError {
             kind: Box::new(Kind::Serialization(detail.into())),
@@ -387,7 +392,11 @@ mod tests {
         let err = TaskError::rejected();
         assert!(err.is_rejected());
         assert!(err.to_string().contains("shut down"));
+    }
 
+    #[cfg(feature = "process")]
+    #[test]
+    fn process_kinds() {
         let err = TaskError::remote_panic("bad".into(), "worker process 7 at a.rs:1:2".into());
         assert!(err.is_panic() && !err.is_worker_lost());
         assert_eq!(

@@ -8,6 +8,8 @@
 mod callbacks;
 mod cell;
 mod error;
+#[cfg(any(feature = "process", loom))]
+mod promise;
 mod state;
 mod waiters;
 
@@ -21,10 +23,11 @@ use std::time::Duration;
 use self::cell::{Core, HandleRef, RunnerRef};
 pub(crate) use self::error::panic_message;
 pub use self::error::TaskError;
+#[cfg(any(feature = "process", loom))]
+pub(crate) use self::promise::{promise, Promise};
 use crate::event::Event;
 use crate::executor::{self, ExecutorId};
 use crate::sync::Instant;
-use crate::unwind;
 
 /// The handle of a submitted task: wait for it, poll it, cancel it, attach
 /// callbacks, or `.await` it.
@@ -70,7 +73,7 @@ use crate::unwind;
 ///
 /// let pool = ThreadPool::new(2).unwrap();
 /// let task = pool.submit(|| 6 * 7);
-/// task.on_done(|outcome| println!("finished: {outcome:?}"));
+/// task.on_done(|outcome| println!("done: {outcome:?}"));
 /// assert_eq!(task.join().unwrap(), 42);
 /// ```
 #[must_use = "dropping a Task detaches it: the work runs, but its outcome is lost"]
@@ -152,91 +155,6 @@ where
     (Task::from_cell(cell), Runnable(runner))
 }
 
-/// Creates a pending task that no pool runs, and its completer: whoever
-/// holds the [`Promise`] claims the task and stores its outcome (the process
-/// pool, which runs the work in a child process).
-#[cfg_attr(not(feature = "process"), allow(dead_code))]
-pub(crate) fn promise<T: Send + 'static>() -> (Task<T>, Promise<T>) {
-    let (handle, completer) = cell::new_promise();
-    (
-        Task::from_cell(handle),
-        Promise {
-            cell: Some(completer),
-        },
-    )
-}
-
-/// The completer of a task made by [`promise`]: [`claim`](Promise::claim)
-/// it (pending → running; fails if the handle cancelled it), then
-/// [`complete`](Promise::complete) it. Dropped unclaimed, it cancels the
-/// task; dropped claimed but not completed, it fails the task with
-/// `abandoned`'s error, so no waiter ever hangs.
-#[cfg_attr(not(feature = "process"), allow(dead_code))]
-pub(crate) struct Promise<T: Send + 'static> {
-    /// `None` once completed.
-    cell: Option<HandleRef<T>>,
-}
-
-#[cfg_attr(not(feature = "process"), allow(dead_code))]
-impl<T: Send + 'static> Promise<T> {
-    /// Claims the task; `false` if it was cancelled (then drop the promise).
-    pub(crate) fn claim(&self) -> bool {
-        self.cell.as_ref().is_some_and(|cell| cell.core().claim())
-    }
-
-    /// Gives the claimed task back unstarted (running → pending), as if it
-    /// had never been claimed: it may be cancelled again, and is cancelled
-    /// if the promise is dropped now.
-    pub(crate) fn unclaim(&self) {
-        if let Some(cell) = &self.cell {
-            cell.core().unclaim();
-        }
-    }
-
-    /// Completes a claimed task with `outcome`.
-    pub(crate) fn complete(mut self, outcome: Result<T, TaskError>) {
-        if let Some(cell) = self.cell.take() {
-            debug_assert!(
-                cell.core().state.load().is_running(),
-                "complete before claim"
-            );
-            cell.core().complete(outcome);
-            release(cell);
-        }
-    }
-}
-
-impl<T: Send + 'static> Drop for Promise<T> {
-    fn drop(&mut self) {
-        let Some(cell) = self.cell.take() else {
-            return;
-        };
-        if !cell.try_cancel() && cell.core().state.load().is_running() {
-            cell.core().complete(Err(TaskError::abandoned()));
-        }
-        release(cell);
-    }
-}
-
-/// Drops a completer's reference to a task: with the handle gone, that drops
-/// the outcome, a user value whose `Drop` may panic; the panic is caught and
-/// reported (to the task's pool, if it has one), so the completing thread
-/// (a process pool's slot thread) lives on.
-fn release<T: Send + 'static>(cell: HandleRef<T>) {
-    let home = cell.core().home;
-    if let Err(payload) = unwind::drop_caught(cell) {
-        executor::report_panic(home, payload);
-    }
-}
-
-impl<T: Send + 'static> fmt::Debug for Promise<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Promise")
-            .field("completed", &self.cell.is_none())
-            .finish()
-    }
-}
-
 impl<T: Send + 'static> Task<T> {
     fn from_cell(cell: HandleRef<T>) -> Task<T> {
         Task {
@@ -247,7 +165,7 @@ impl<T: Send + 'static> Task<T> {
 
     /// A task that is already done, with a rejection error.
     pub(crate) fn rejected() -> Task<T> {
-        Task::from_cell(cell::finished_core(Err(TaskError::rejected())))
+        Task::from_cell(cell::ready_core(Err(TaskError::rejected())))
     }
 
     fn core(&self) -> &Core<T> {
@@ -292,7 +210,7 @@ impl<T: Send + 'static> Task<T> {
         self.core().waiters.len()
     }
 
-    /// Returns `true` once the task is done: it finished (with a value or a
+    /// Returns `true` once the task is done: it ran (to a value or a
     /// panic), was cancelled, or was rejected. Never blocks.
     ///
     /// # Examples
@@ -304,7 +222,7 @@ impl<T: Send + 'static> Task<T> {
     /// assert!(task.is_done());
     /// ```
     pub fn is_done(&self) -> bool {
-        self.core().state.load().is_terminal()
+        self.core().state.load().is_done()
     }
 
     /// Returns `true` while a worker (or an inline waiter) runs the closure.
@@ -387,7 +305,7 @@ impl<T: Send + 'static> Task<T> {
         if self.run_inline_if_pending() {
             return;
         }
-        self.core().wait_until(|s| s.is_terminal(), None);
+        self.core().wait_until(|s| s.is_done(), None);
     }
 
     /// Blocks until the task is done or `timeout` passes; returns whether it
@@ -414,7 +332,7 @@ impl<T: Send + 'static> Task<T> {
         if timeout.is_zero() {
             return self.is_done();
         }
-        self.core().wait_until(|s| s.is_terminal(), deadline)
+        self.core().wait_until(|s| s.is_done(), deadline)
     }
 
     /// Blocks until the task is done and its callbacks have run, then returns
@@ -439,12 +357,12 @@ impl<T: Send + 'static> Task<T> {
     pub fn join(self) -> Result<T, TaskError> {
         self.run_inline_if_pending();
         let core = self.core();
-        core.wait_until(|s| s.is_finished(), None);
+        core.wait_until(|s| s.is_ready(), None);
         assert!(
             !core.state.load().is_taken(),
             "Task::join: the outcome was already taken by `.await`"
         );
-        // SAFETY: FINISHED was observed (Acquire, in `wait_until`), and we own
+        // SAFETY: READY was observed (Acquire, in `wait_until`), and we own
         // the handle by value: no callback runner and no other taker exists.
         unsafe { core.take_outcome() }
     }
@@ -500,21 +418,21 @@ impl<T: Send + 'static> Future for Task<T> {
         let core = self.core();
         let mut state = core.state.load();
         assert!(!state.is_taken(), "Task polled after it returned Ready");
-        if !state.is_finished() {
+        if !state.is_ready() {
             if !state.has_awaiter() {
                 state = core.state.mark_awaiter();
             }
-            if !state.is_finished() {
+            if !state.is_ready() {
                 core.register_waker(cx.waker());
                 // Re-check after registering: a completion before the
                 // registration did not see our waker.
-                if !core.state.load().is_finished() {
+                if !core.state.load().is_ready() {
                     return Poll::Pending;
                 }
             }
         }
         core.state.mark_taken();
-        // SAFETY: FINISHED was observed with Acquire; `Pin<&mut Self>` gives
+        // SAFETY: READY was observed with Acquire; `Pin<&mut Self>` gives
         // exclusive use of the handle (access rule 4); TAKEN stops a second take.
         Poll::Ready(unsafe { core.take_outcome() })
     }
@@ -530,12 +448,12 @@ impl<T> Task<T> {
 
 impl<T> Drop for Task<T> {
     /// Detaches the task. A `.await` that registered a waker and never saw the
-    /// task finish leaves it behind: drop it now, so a dropped future keeps
+    /// task become `READY` leaves it behind: drop it now, so a dropped future keeps
     /// nothing of its executor alive.
     fn drop(&mut self) {
         let core = self.cell.core();
         let state = core.state.load_relaxed();
-        if state.has_awaiter() && !state.is_finished() {
+        if state.has_awaiter() && !state.is_ready() {
             core.forget_waker();
         }
     }

@@ -13,15 +13,17 @@ const LIFECYCLE: u32 = 0b11;
 const PENDING: u32 = 0;
 /// Claimed by a worker or an inline waiter; the closure runs.
 const RUNNING: u32 = 1;
-/// The closure returned or panicked; the outcome is stored (or being stored
-/// before `FINISHED`). Terminal.
-const COMPLETE: u32 = 2;
-/// Cancelled while pending; the closure never runs. Terminal.
+/// Claimed, then given its outcome: the closure returned or panicked (or the
+/// completer of a promise failed it). The outcome is stored; the callbacks
+/// may still be running until `READY`. Done: never left.
+const RAN: u32 = 2;
+/// Cancelled while pending; the closure never runs. Done: never left.
 const CANCELLED: u32 = 3;
 
 /// The outcome is stored and every callback has run: the outcome may be
-/// taken. Set once by the completer; never unset.
-const FINISHED: u32 = 1 << 2;
+/// taken (`join`; `.await`'s `Poll::Ready`). Set once by the completer, with
+/// or after the done transition; never unset.
+const READY: u32 = 1 << 2;
 /// A blocking waiter may be asleep on the futex. Set by waiters; cleared by
 /// every transition that could release one (which then wakes the futex).
 const PARKED: u32 = 1 << 3;
@@ -30,12 +32,12 @@ const PARKED: u32 = 1 << 3;
 const AWAITER: u32 = 1 << 4;
 /// `.await` took the outcome. Set by `poll` (which has `&mut` access).
 const TAKEN: u32 = 1 << 5;
-/// The closure panicked (set with COMPLETE; never unset). Lets `wait`
+/// The closure panicked (set with RAN; never unset). Lets `wait`
 /// (`FirstPanic`) tell a panic without touching the outcome.
 const PANICKED: u32 = 1 << 6;
 /// The task's waiter list (`waiters.rs`, waits on several tasks) may hold
 /// waiters. Set by a registering waiter (under the list's lock); cleared by
-/// the terminal transition, whose caller then releases the list.
+/// the done transition, whose caller then releases the list.
 const WAITERS: u32 = 1 << 7;
 
 /// The state word of a task.
@@ -54,21 +56,22 @@ impl Snapshot {
     pub(crate) fn is_pending(self) -> bool {
         self.0 & LIFECYCLE == PENDING
     }
-    /// Claimed and not yet complete.
+    /// Claimed and not yet done.
     pub(crate) fn is_running(self) -> bool {
         self.0 & LIFECYCLE == RUNNING
     }
-    /// Complete or cancelled: `is_done` in the public API.
-    pub(crate) fn is_terminal(self) -> bool {
-        self.0 & LIFECYCLE >= COMPLETE
+    /// Done: `RAN` or `CANCELLED` (`Task::is_done` in the public API).
+    pub(crate) fn is_done(self) -> bool {
+        self.0 & LIFECYCLE >= RAN
     }
     /// Cancelled while pending.
     pub(crate) fn is_cancelled(self) -> bool {
         self.0 & LIFECYCLE == CANCELLED
     }
-    /// Outcome stored and all callbacks run.
-    pub(crate) fn is_finished(self) -> bool {
-        self.0 & FINISHED != 0
+    /// `READY`: the outcome is stored, every callback has run, and the
+    /// outcome may be taken.
+    pub(crate) fn is_ready(self) -> bool {
+        self.0 & READY != 0
     }
     /// A blocking waiter may sleep on the futex.
     pub(crate) fn is_parked(self) -> bool {
@@ -94,12 +97,13 @@ impl Snapshot {
     pub(crate) fn bits(self) -> u32 {
         self.0
     }
-    /// A name for `Debug` output.
+    /// A name for `Debug` output. `RAN` shows as "complete": `Task`'s `Debug`
+    /// output is public, and `tests/task.rs` (`debug_output`) pins it.
     pub(crate) fn name(self) -> &'static str {
         match self.0 & LIFECYCLE {
             PENDING => "pending",
             RUNNING => "running",
-            COMPLETE => "complete",
+            RAN => "complete",
             _ => "cancelled",
         }
     }
@@ -109,7 +113,7 @@ impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Snapshot")
             .field("lifecycle", &self.name())
-            .field("finished", &self.is_finished())
+            .field("ready", &self.is_ready())
             .field("parked", &self.is_parked())
             .field("awaiter", &self.has_awaiter())
             .field("taken", &self.is_taken())
@@ -117,7 +121,7 @@ impl fmt::Debug for Snapshot {
     }
 }
 
-/// Outcome of a terminal transition: who must be woken.
+/// Outcome of a done (or `READY`) transition: who must be woken.
 #[must_use = "waiters registered in the word must be woken"]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Wake {
@@ -150,7 +154,7 @@ pub(crate) enum Cancel {
     NotPending,
 }
 
-/// How the closure ended, for [`State::transition_to_complete`].
+/// How the closure ended, for [`State::transition_to_done`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ended {
     /// It returned a value (or the task is failed/cancelled without a panic).
@@ -159,12 +163,12 @@ pub(crate) enum Ended {
     Panic,
 }
 
-/// Whether a completion is also the end of the callbacks.
+/// Whether the done transition also makes the task `READY`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Finish {
-    /// No callback is left to run: `FINISHED` with `COMPLETE`, in one RMW.
+pub(crate) enum Ready {
+    /// No callback is left to run: `READY` with the done state, in one RMW.
     Now,
-    /// Callbacks run first; `transition_to_finished` follows.
+    /// Callbacks run first; `transition_to_ready` follows.
     AfterCallbacks,
 }
 
@@ -186,17 +190,17 @@ impl State {
         }
     }
 
-    /// A task that is already complete and finished (a rejected submission).
-    pub(crate) fn new_finished() -> State {
+    /// A task that is already done and `READY` (a rejected submission).
+    pub(crate) fn new_ready() -> State {
         State {
-            word: AtomicU32::new(COMPLETE | FINISHED),
+            word: AtomicU32::new(RAN | READY),
         }
     }
 
     /// Reads the word.
     ///
-    /// Acquire: pairs with the Release of the terminal transitions, so a
-    /// reader that sees `FINISHED` sees the stored outcome and the effects of
+    /// Acquire: pairs with the Release of the done and `READY` transitions, so a
+    /// reader that sees `READY` sees the stored outcome and the effects of
     /// every callback.
     #[inline]
     pub(crate) fn load(&self) -> Snapshot {
@@ -265,6 +269,7 @@ impl State {
     /// cancelled or claimed again. Only the claimer calls it, and nothing
     /// else leaves RUNNING but its own completion, so the lifecycle is
     /// RUNNING here; the flags stay.
+    #[cfg(any(feature = "process", loom))]
     pub(crate) fn transition_to_pending(&self) {
         // Release: pairs with the Acquire of the next claim or cancel (the
         // task's next owner sees what the claimer did before giving it up).
@@ -275,7 +280,7 @@ impl State {
     /// PENDING → CANCELLED, clearing the waiter bits (the caller wakes them).
     pub(crate) fn transition_to_cancelled(&self) -> Cancel {
         // AcqRel: acquire the closure to drop it; release the cancellation
-        // to waiters that return on `is_terminal`.
+        // to waiters that return on `is_done`.
         match self.update(AcqRel, |s| {
             (s & LIFECYCLE == PENDING).then_some((s & !(PARKED | WAITERS)) | CANCELLED)
         }) {
@@ -288,13 +293,14 @@ impl State {
         }
     }
 
-    /// RUNNING → COMPLETE (a cancelled task stays CANCELLED): the outcome is
-    /// stored. Marks `PANICKED` for [`Ended::Panic`], and `FINISHED` too for
-    /// [`Finish::Now`] (no callback is left to run).
-    pub(crate) fn transition_to_complete(&self, ended: Ended, finish: Finish) -> Wake {
-        let finished = match finish {
-            Finish::Now => FINISHED,
-            Finish::AfterCallbacks => 0,
+    /// The done transition, RUNNING → RAN (a cancelled task stays
+    /// CANCELLED): the outcome is stored. Marks `PANICKED` for
+    /// [`Ended::Panic`], and `READY` too for [`Ready::Now`] (no callback is
+    /// left to run).
+    pub(crate) fn transition_to_done(&self, ended: Ended, ready: Ready) -> Wake {
+        let ready_bit = match ready {
+            Ready::Now => READY,
+            Ready::AfterCallbacks => 0,
         };
         let panicked = match ended {
             Ended::Panic => PANICKED,
@@ -306,21 +312,21 @@ impl State {
             let lifecycle = if s & LIFECYCLE == CANCELLED {
                 CANCELLED
             } else {
-                COMPLETE
+                RAN
             };
-            (s & !(LIFECYCLE | PARKED | WAITERS)) | lifecycle | finished | panicked
+            (s & !(LIFECYCLE | PARKED | WAITERS)) | lifecycle | ready_bit | panicked
         });
         Wake {
             futex: prev.is_parked(),
-            waker: finished != 0 && prev.has_awaiter(),
+            waker: ready_bit != 0 && prev.has_awaiter(),
             waiters: prev.has_waiters(),
         }
     }
 
-    /// Sets `FINISHED` after the callbacks ran.
-    pub(crate) fn transition_to_finished(&self) -> Wake {
+    /// Sets `READY` after the callbacks ran.
+    pub(crate) fn transition_to_ready(&self) -> Wake {
         // Release: publishes the callbacks' effects to the taker of the outcome.
-        let prev = self.update_always(Release, |s| (s & !(PARKED | WAITERS)) | FINISHED);
+        let prev = self.update_always(Release, |s| (s & !(PARKED | WAITERS)) | READY);
         Wake {
             futex: prev.is_parked(),
             waker: prev.has_awaiter(),
@@ -345,17 +351,17 @@ impl State {
     /// Returns the state before (unused by the protocol, which re-checks;
     /// see `waiters.rs`).
     pub(crate) fn mark_waiters(&self) -> Snapshot {
-        // AcqRel: Acquire to see the outcome state if already terminal;
+        // AcqRel: Acquire to see the outcome state if already done;
         // Release orders the list entry (written under the list's lock, which
         // the completer takes anyway) — an RMW on the word is what matters:
-        // it is ordered against the terminal transition's RMW.
+        // it is ordered against the done transition's RMW.
         Snapshot(self.word.fetch_or(WAITERS, AcqRel))
     }
 
     /// `poll` registers interest before storing its waker. Returns the state
     /// before.
     pub(crate) fn mark_awaiter(&self) -> Snapshot {
-        // AcqRel: Acquire to see the outcome if this already finds FINISHED;
+        // AcqRel: Acquire to see the outcome if this already finds READY;
         // Release is not needed for the waker (the AtomicWaker orders it),
         // but an RMW that acquires is cheapest as AcqRel here.
         Snapshot(self.word.fetch_or(AWAITER, AcqRel))
@@ -379,7 +385,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn run_to_completion() {
+    fn run_to_ready() {
         let state = State::new_pending();
         assert!(state.load().is_pending());
         assert!(matches!(state.transition_to_running(), Claim::Claimed));
@@ -392,12 +398,12 @@ mod tests {
             "cancelled while running"
         );
         assert!(state.load().is_running());
-        let wake = state.transition_to_complete(Ended::Value, Finish::AfterCallbacks);
+        let wake = state.transition_to_done(Ended::Value, Ready::AfterCallbacks);
         assert!(!wake.futex && !wake.waker && !wake.waiters);
         let s = state.load();
-        assert!(s.is_terminal() && !s.is_finished() && !s.is_cancelled());
-        let _ = state.transition_to_finished();
-        assert!(state.load().is_finished());
+        assert!(s.is_done() && !s.is_ready() && !s.is_cancelled());
+        let _ = state.transition_to_ready();
+        assert!(state.load().is_ready());
     }
 
     #[test]
@@ -414,7 +420,7 @@ mod tests {
         assert!(wake.futex, "the parked waiter must be woken");
         assert!(wake.waiters, "the waiter list must be released");
         let s = state.load();
-        assert!(s.is_cancelled() && s.is_terminal() && !s.is_parked());
+        assert!(s.is_cancelled() && s.is_done() && !s.is_parked());
         assert!(
             matches!(state.transition_to_running(), Claim::NotPending),
             "a cancelled task never runs"
@@ -423,27 +429,27 @@ mod tests {
             state.transition_to_cancelled(),
             Cancel::NotPending
         ));
-        let _ = state.transition_to_complete(Ended::Value, Finish::Now);
+        let _ = state.transition_to_done(Ended::Value, Ready::Now);
         assert!(state.load().is_cancelled(), "completing keeps CANCELLED");
     }
 
     #[test]
-    fn awaiter_is_woken_on_finish_only() {
+    fn awaiter_is_woken_when_ready_only() {
         let state = State::new_pending();
         assert!(matches!(state.transition_to_running(), Claim::Claimed));
         assert!(!state.mark_awaiter().has_awaiter());
         assert!(
             !state
-                .transition_to_complete(Ended::Panic, Finish::AfterCallbacks)
+                .transition_to_done(Ended::Panic, Ready::AfterCallbacks)
                 .waker
         );
         assert!(state.load().is_panicked());
-        assert!(state.transition_to_finished().waker);
+        assert!(state.transition_to_ready().waker);
     }
 
     #[test]
-    fn rejected_is_finished() {
-        let s = State::new_finished().load();
-        assert!(s.is_terminal() && s.is_finished() && !s.is_cancelled());
+    fn rejected_is_ready() {
+        let s = State::new_ready().load();
+        assert!(s.is_done() && s.is_ready() && !s.is_cancelled());
     }
 }

@@ -13,7 +13,7 @@
 //! 1. A waiter locks the list, appends its event, sets `WAITERS` (an RMW on
 //!    the state word) and unlocks. Then it checks whether the task is done,
 //!    and sleeps on its event only if not.
-//! 2. The terminal transition (complete or cancel) clears `WAITERS` and
+//! 2. The done transition (complete or cancel) clears `WAITERS` and
 //!    reports whether it was set; if so the completer locks the list, sets
 //!    every event *under the lock*, and empties it.
 //! 3. A waiter leaving (done or timed out) locks the list and removes its
@@ -67,7 +67,7 @@ impl Waiters {
     pub(crate) fn register(&self, state: &State, event: &Event) {
         let mut list = self.list.lock();
         list.get_or_insert_with(Box::default).push(Entry(event));
-        // The RMW orders this registration against the terminal transition.
+        // The RMW orders this registration against the done transition.
         let _: Snapshot = state.mark_waiters();
     }
 

@@ -37,8 +37,10 @@ pub(crate) type Hook = StdArc<dyn Fn(usize) + Send + Sync + 'static>;
 #[derive(Debug)]
 pub(crate) struct Rejected(pub(crate) Job);
 
-/// A pool's shared state.
-pub(crate) struct Registry {
+/// A pool's shared state: what its handle and its workers share (the
+/// same word as the process pool's `Shared`; `process::Registry` is the
+/// unrelated public table of remote functions).
+pub(crate) struct Shared {
     /// This pool's identity (tasks record it as their home).
     pub(crate) id: ExecutorId,
     /// Submissions from outside the pool (FIFO).
@@ -72,23 +74,23 @@ pub(crate) struct Registry {
     has_panic_handler: bool,
 }
 
-impl Registry {
-    /// A registry for workers whose deques' stealers are `stealers`.
+impl Shared {
+    /// The shared state for workers whose deques' stealers are `stealers`.
     pub(crate) fn new(
         stealers: Vec<Stealer<Job>>,
         names: Vec<String>,
         panic_handler: Option<PanicHandler>,
         stop_hook: Option<Hook>,
-    ) -> Registry {
+    ) -> Shared {
         let workers = stealers.len();
         let id = ExecutorId::next();
-        // The handler lives in the executor registry, where callback panics
+        // The handler lives in the executor's table of handlers, where callback panics
         // of this pool's tasks find it from any thread.
         let has_panic_handler = panic_handler.is_some();
         if let Some(handler) = panic_handler {
             executor::register_panic_handler(id, handler);
         }
-        Registry {
+        Shared {
             id,
             injector: Injector::new(),
             lanes: Lanes::new(),
@@ -265,7 +267,7 @@ impl Registry {
     }
 }
 
-impl Drop for Registry {
+impl Drop for Shared {
     fn drop(&mut self) {
         // Jobs still queued here can only be ones nobody will run (the
         // workers have exited): dispose of them as `shutdown_now` would.
@@ -286,9 +288,9 @@ impl Drop for Registry {
     }
 }
 
-impl fmt::Debug for Registry {
+impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry")
+        f.debug_struct("Shared")
             .field("id", &self.id)
             .field("threads", &self.num_threads())
             .field("shut_down", &self.is_shut_down())

@@ -1,222 +1,17 @@
-//! Who is running this thread, and what it is doing: the seam the task slot
-//! and the pools share, without either knowing the other.
-//!
-//! - Every pool has an [`ExecutorId`]. A task records the id of the pool that
-//!   runs it (its *home*); a waiter on a worker of that same pool may claim a
-//!   pending task and run it inline (see `task`).
-//! - Every pool has a [`Roster`]: one [`Seat`] per worker thread. A seat
-//!   records the *keys* of the jobs running on its thread's stack (a task's
-//!   address, a stack job's, a scope's), and whether the thread is busy,
-//!   *blocked* waiting for jobs with given keys, blocked inside `shutdown`, or
-//!   exited. `shutdown` reads the roster to tell which workers it may wait for
-//!   and which wait, directly or through a chain, on work held by the
-//!   callers of `shutdown` themselves (see [`Roster::quiescent`]).
-//! - The crate's **one thread-local**, [`CURRENT`]: the calling thread's seat
-//!   (if it is a pool's worker), the pool's own worker record behind it
-//!   (opaque here; the thread pool keeps its deque there), and a note that
-//!   this thread just woke a sleeping worker.
-//! - A pool registers its panic handler here under its id, so that a
-//!   panicking `on_done` callback can be reported to its task's pool from
-//!   whichever thread runs the callback.
+//! A pool's [`Roster`]: one seat per worker, recording the jobs running on
+//! its stack and whether it is busy, blocked on jobs, inside `shutdown`, or
+//! exited; `shutdown` reads it to know whom to wait for
+//! ([`Roster::quiescent`]; `src/pool/README.md`, "Who waits for whom").
 
-use std::cell::Cell;
 use std::fmt;
-use std::num::NonZeroUsize;
 use std::ptr;
 
+use super::current::{current_running_keys, current_seat};
+use super::ExecutorId;
 use crate::latch::SetLatch;
 use crate::sync::atomic::Ordering::Relaxed;
-use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize};
-use crate::sync::{Mutex, MutexGuard, StdArc};
-pub(crate) use crate::unwind::Payload;
-
-/// A pool's panic handler. (A plain `std` `Arc`: configuration, not part of
-/// any protocol the loom models explore; loom's `Arc` cannot hold a `dyn`.)
-pub(crate) type PanicHandler = StdArc<dyn Fn(Payload) + Send + Sync + 'static>;
-
-/// Identifies one executor (pool) for the life of the process; never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ExecutorId(NonZeroUsize);
-
-impl ExecutorId {
-    /// A fresh id.
-    pub(crate) fn next() -> ExecutorId {
-        #[cfg(not(loom))]
-        static NEXT: AtomicUsize = AtomicUsize::new(1);
-        #[cfg(loom)]
-        loom::lazy_static! {
-            static ref NEXT: AtomicUsize = AtomicUsize::new(1);
-        }
-        // Relaxed: only uniqueness matters, which the RMW gives.
-        let id = NEXT.fetch_add(1, Relaxed);
-        ExecutorId(NonZeroUsize::new(id).expect("executor ids exhausted"))
-    }
-}
-
-/// What this thread is, if it is a pool worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WorkerContext {
-    /// The worker's pool.
-    pub(crate) executor: ExecutorId,
-    /// The worker's index in its pool.
-    pub(crate) index: usize,
-}
-
-/// The calling thread's place in the crate: the crate's only thread-local.
-pub(crate) struct ThreadState {
-    /// The roster holding this thread's seat, or null off every pool.
-    roster: Cell<*const Roster>,
-    /// This thread's seat index in `roster`.
-    index: Cell<usize>,
-    /// The pool's own record of this worker (the thread pool's
-    /// `WorkerThread`), opaque here; null on seats that have none.
-    worker: Cell<*const ()>,
-    /// This thread just woke a sleeping worker to take work it handed over.
-    woke_sleeper: Cell<bool>,
-}
-
-impl ThreadState {
-    #[cfg(not(loom))]
-    const fn new() -> ThreadState {
-        ThreadState {
-            roster: Cell::new(ptr::null()),
-            index: Cell::new(0),
-            worker: Cell::new(ptr::null()),
-            woke_sleeper: Cell::new(false),
-        }
-    }
-
-    #[cfg(loom)]
-    fn new() -> ThreadState {
-        ThreadState {
-            roster: Cell::new(ptr::null()),
-            index: Cell::new(0),
-            worker: Cell::new(ptr::null()),
-            woke_sleeper: Cell::new(false),
-        }
-    }
-}
-
-#[cfg(not(loom))]
-std::thread_local! {
-    /// The calling thread's state. (A `const` initialiser: read on every
-    /// `join`, it must not check for lazy initialisation.)
-    static CURRENT: ThreadState = const { ThreadState::new() };
-}
-
-#[cfg(loom)]
-crate::sync::thread_local! {
-    /// The calling loom thread's state (loom's `thread_local!` has no
-    /// `const` form).
-    #[allow(clippy::missing_const_for_thread_local)]
-    static CURRENT: ThreadState = ThreadState::new();
-}
-
-/// The pool's worker record of the calling thread (null if none).
-#[inline]
-pub(crate) fn current_worker() -> *const () {
-    CURRENT.with(|state| state.worker.get())
-}
-
-/// The calling thread's seat, if it is a worker.
-#[inline]
-fn current_seat() -> Option<(&'static Roster, usize)> {
-    CURRENT.with(|state| {
-        let roster = state.roster.get();
-        // SAFETY: `roster` is non-null only between `SeatGuard::enter` and the
-        // guard's drop on this thread, and the guard's creator keeps the roster
-        // alive for that whole time. The `'static` never leaves this module's
-        // callers' stack frames, which end before the guard does.
-        unsafe { roster.as_ref() }.map(|roster| (roster, state.index.get()))
-    })
-}
-
-/// The calling thread's worker context, or `None` off any pool.
-#[inline]
-pub(crate) fn current() -> Option<WorkerContext> {
-    current_seat().map(|(roster, index)| WorkerContext {
-        executor: roster.executor,
-        index,
-    })
-}
-
-/// Whether the calling thread is a worker of `executor`.
-#[inline]
-pub(crate) fn is_worker_of(executor: ExecutorId) -> bool {
-    current().is_some_and(|ctx| ctx.executor == executor)
-}
-
-/// Records that this thread just woke a sleeping worker to take work it
-/// handed over. A thread that then waits for that work should sleep at once
-/// rather than spin: the OS tends to place the wakee on the waker's CPU, and a
-/// spinning waker would stand in its way (on the VMs measured here, that
-/// turns a 10 µs wake-up into 30 µs).
-#[inline]
-pub(crate) fn note_woke_sleeper() {
-    CURRENT.with(|state| state.woke_sleeper.set(true));
-}
-
-/// Takes (and clears) this thread's "just woke a sleeper" note.
-#[inline]
-pub(crate) fn take_woke_sleeper() -> bool {
-    CURRENT.with(|state| state.woke_sleeper.replace(false))
-}
-
-/// Runs `f` with `key` recorded as a job running on the calling thread's
-/// stack (if it has a seat), so that `shutdown` can tell who waits on it.
-#[inline]
-pub(crate) fn running<R>(key: usize, f: impl FnOnce() -> R) -> R {
-    match current_seat() {
-        Some((roster, index)) => roster.running(index, key, f),
-        None => f(),
-    }
-}
-
-/// Runs `wait` (which blocks) with the calling thread's seat (if it has
-/// one) marked blocked on the jobs `keys`. `keys` must be what the wait waits
-/// for: it ends only once each of them (for a wait on several, one of them)
-/// has finished, or, if `timed`, at its deadline. An empty `keys` marks
-/// nothing.
-///
-/// # Panics
-///
-/// If the wait is not `timed` and every key is a job running lower on the
-/// calling thread's own stack: it could never end (a worker that helped
-/// while waiting, say in `shutdown` or `join`, picked up a job that now
-/// waits for the very task it runs inside). A panic with this message
-/// replaces a certain deadlock.
-#[inline]
-pub(crate) fn blocked_on<R>(keys: &[usize], timed: bool, wait: impl FnOnce() -> R) -> R {
-    match current_seat() {
-        Some((roster, index)) if !keys.is_empty() => {
-            if !timed {
-                let own = current_running_keys();
-                if keys.iter().all(|key| own.contains(key)) {
-                    panic!(
-                        "stealpool: deadlock: this thread waits for a task that runs further \
-                         down its own stack (a worker that helped run queued work while it \
-                         waited picked up a job that waits for the job it was inside); the \
-                         task can never finish"
-                    );
-                }
-            }
-            let _blocked = roster.block(index, keys);
-            wait()
-        }
-        _ => wait(),
-    }
-}
-
-/// The keys of the jobs running on the calling thread's stack (none off the
-/// pools).
-fn current_running_keys() -> Vec<usize> {
-    let mut keys = Vec::new();
-    if let Some((roster, index)) = current_seat() {
-        // SAFETY: our own list, read on our own thread.
-        unsafe { roster.collect_running(index, &mut keys) };
-    }
-    keys
-}
+use crate::sync::atomic::{AtomicBool, AtomicPtr};
+use crate::sync::{Mutex, MutexGuard};
 
 /// One job running on a seat's thread: a node of the list through the frames
 /// of the running jobs, innermost first.
@@ -278,7 +73,7 @@ struct Seat {
 /// A pool's workers as `shutdown` sees them: what each runs and waits for.
 pub(crate) struct Roster {
     /// The pool.
-    executor: ExecutorId,
+    pub(super) executor: ExecutorId,
     /// One per worker, by index.
     seats: Box<[Seat]>,
     /// Set by the first `shutdown`: from then on, a seat that blocks or
@@ -351,26 +146,10 @@ impl Roster {
     }
 
     /// Whether the calling thread holds a seat of this roster.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    // The process pool's: the thread pool finds its worker through `WorkerThread`.
+    #[cfg(feature = "process")]
     pub(crate) fn is_current(&self) -> bool {
         current_seat().is_some_and(|(roster, _)| ptr::eq(roster, self))
-    }
-
-    /// Makes the calling thread seat `index` of this roster until the guard
-    /// drops; `worker` is the pool's own record of it (or null).
-    ///
-    /// # Safety
-    ///
-    /// The roster and `worker` must outlive the guard, which must be dropped
-    /// on this thread before the thread's stack frame holding it ends.
-    pub(crate) unsafe fn enter(&self, index: usize, worker: *const ()) -> SeatGuard {
-        CURRENT.with(|state| {
-            debug_assert!(state.roster.get().is_null(), "a thread takes one seat");
-            state.roster.set(self);
-            state.index.set(index);
-            state.worker.set(worker);
-        });
-        SeatGuard(())
     }
 
     /// Marks seat `index` (the calling thread's) blocked until one (or each,
@@ -552,7 +331,7 @@ impl Roster {
     ///
     /// The seat's list must be frozen: read by its own thread, or under its
     /// status lock while it is blocked.
-    unsafe fn collect_running(&self, index: usize, keys: &mut Vec<usize>) {
+    pub(super) unsafe fn collect_running(&self, index: usize, keys: &mut Vec<usize>) {
         // Relaxed: ordered by the seat mutex (or program order) as above.
         let mut node = self.seats[index].running.load(Relaxed);
         // SAFETY: the caller guarantees the list is frozen: each node lives in
@@ -570,34 +349,6 @@ impl fmt::Debug for Roster {
             .field("executor", &self.executor)
             .field("seats", &self.seats.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// Keeps the calling thread on its seat; leaving clears the thread-local.
-#[must_use = "the thread holds its seat only while the guard lives"]
-pub(crate) struct SeatGuard(());
-
-impl SeatGuard {
-    /// Keeps the seat but drops the pool's worker record from the
-    /// thread-local: the thread no longer takes pool work (a worker running
-    /// its stop hook), yet `shutdown` still knows it by its seat.
-    pub(crate) fn retire_worker(&self) {
-        CURRENT.with(|state| state.worker.set(ptr::null()));
-    }
-}
-
-impl Drop for SeatGuard {
-    fn drop(&mut self) {
-        CURRENT.with(|state| {
-            state.roster.set(ptr::null());
-            state.worker.set(ptr::null());
-        });
-    }
-}
-
-impl fmt::Debug for SeatGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SeatGuard")
     }
 }
 
@@ -651,118 +402,10 @@ impl fmt::Debug for Blocked<'_> {
     }
 }
 
-/// Registered panic handlers, by executor. Small: one entry per live pool.
-fn handlers() -> &'static Mutex<Vec<(ExecutorId, PanicHandler)>> {
-    #[cfg(not(loom))]
-    static HANDLERS: Mutex<Vec<(ExecutorId, PanicHandler)>> = Mutex::new(Vec::new());
-    #[cfg(loom)]
-    loom::lazy_static! {
-        static ref HANDLERS: Mutex<Vec<(ExecutorId, PanicHandler)>> = Mutex::new(Vec::new());
-    }
-    &HANDLERS
-}
-
-/// Registers `handler` for `executor` (replacing any earlier one).
-pub(crate) fn register_panic_handler(executor: ExecutorId, handler: PanicHandler) {
-    let mut handlers = handlers().lock();
-    handlers.retain(|(id, _)| *id != executor);
-    handlers.push((executor, handler));
-}
-
-/// Forgets `executor`'s handler.
-pub(crate) fn unregister_panic_handler(executor: ExecutorId) {
-    let removed: Vec<_> = {
-        let mut handlers = handlers().lock();
-        let (gone, kept) = std::mem::take(&mut *handlers)
-            .into_iter()
-            .partition(|(id, _)| *id == executor);
-        *handlers = kept;
-        gone
-    };
-    // The handler's captures are user values: drop them outside the lock,
-    // catching a panic.
-    for (_, handler) in removed {
-        if let Err(payload) = crate::unwind::drop_caught(handler) {
-            crate::unwind::drop_payload(payload);
-        }
-    }
-}
-
-/// Hands `payload` to the panic handler of `executor`, if it has one; else
-/// drops it (the standard panic hook has already printed the message).
-///
-/// Never unwinds: a handler that panics, and a payload whose `Drop` panics,
-/// are caught (see `unwind::drop_payload`).
-pub(crate) fn report_panic(executor: Option<ExecutorId>, payload: Payload) {
-    let handler = executor.and_then(|executor| {
-        handlers()
-            .lock()
-            .iter()
-            .find(|(id, _)| *id == executor)
-            .map(|(_, handler)| StdArc::clone(handler))
-    });
-    match handler {
-        Some(handler) => {
-            if let Err(nested) = crate::unwind::catch(move || handler(payload)) {
-                crate::unwind::drop_payload(nested);
-            }
-        }
-        None => crate::unwind::drop_payload(payload),
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-
+    use super::super::current::running;
     use super::*;
-
-    #[test]
-    fn ids_are_unique() {
-        let a = ExecutorId::next();
-        let b = ExecutorId::next();
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn a_seat_sets_and_clears_the_context() {
-        let roster = Roster::new(ExecutorId::next(), 4);
-        assert_eq!(current(), None);
-        {
-            // SAFETY: the roster outlives the guard, dropped in this frame.
-            let _seat = unsafe { roster.enter(3, ptr::null()) };
-            assert_eq!(
-                current(),
-                Some(WorkerContext {
-                    executor: roster.executor,
-                    index: 3
-                })
-            );
-            assert!(is_worker_of(roster.executor));
-            assert!(!is_worker_of(ExecutorId::next()));
-        }
-        assert_eq!(current(), None);
-    }
-
-    #[test]
-    fn running_keys_nest_and_unwind() {
-        let roster = Roster::new(ExecutorId::next(), 1);
-        // SAFETY: as above.
-        let _seat = unsafe { roster.enter(0, ptr::null()) };
-        let mut keys = Vec::new();
-        running(1, || {
-            running(2, || {
-                // SAFETY: our own list, read on our own thread.
-                unsafe { roster.collect_running(0, &mut keys) };
-            });
-            let _ = crate::unwind::catch(|| running(3, || panic!("inner")));
-        });
-        assert_eq!(keys, [2, 1]);
-        let mut after = Vec::new();
-        // SAFETY: as above.
-        unsafe { roster.collect_running(0, &mut after) };
-        assert!(after.is_empty(), "every node is popped, a panic included");
-    }
 
     #[test]
     fn quiescence_excludes_seats_blocked_on_the_callers() {
@@ -817,33 +460,5 @@ mod tests {
             seat.running.store(ptr::null_mut(), Relaxed);
             seat.status.lock().0 = Status::Busy;
         }
-    }
-
-    #[test]
-    fn panics_reach_the_registered_handler_only() {
-        static SEEN: AtomicUsize = AtomicUsize::new(0);
-        let id = ExecutorId::next();
-        register_panic_handler(
-            id,
-            StdArc::new(|payload: Payload| {
-                assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
-                SEEN.fetch_add(1, SeqCst);
-            }),
-        );
-        report_panic(Some(id), Box::new("boom"));
-        report_panic(Some(ExecutorId::next()), Box::new("elsewhere"));
-        report_panic(None, Box::new("nowhere"));
-        assert_eq!(SEEN.load(SeqCst), 1);
-        unregister_panic_handler(id);
-        report_panic(Some(id), Box::new("boom"));
-        assert_eq!(SEEN.load(SeqCst), 1);
-    }
-
-    #[test]
-    fn a_panicking_handler_is_contained() {
-        let id = ExecutorId::next();
-        register_panic_handler(id, StdArc::new(|_| panic!("handler panicked")));
-        report_panic(Some(id), Box::new(1));
-        unregister_panic_handler(id);
     }
 }
