@@ -73,14 +73,14 @@ impl<T: Send + 'static> Promise<T> {
         true
     }
 
-    /// Claims the task and drops the completer unfinished (a supervisor thread
+    /// Claims the task and drops the promise unfinished (a supervisor thread
     /// that stopped mid-task); returns whether the claim succeeded.
     pub fn claim_and_abandon(self) -> bool {
         self.0.claim()
     }
 }
 
-/// A pending task that no closure runs, and its completer.
+/// A pending task that no closure runs, and its promise.
 pub fn promise<T: Send + 'static>() -> (Task<T>, Promise<T>) {
     let (task, promise) = task::promise();
     (task, Promise(promise))

@@ -187,7 +187,7 @@ where
 /// Creates a task that no closure runs: the caller claims it with
 /// [`Core::claim`] and stores its outcome with [`Core::complete`] (the process
 /// pool, whose work runs in another process). Returns two references to the
-/// one allocation: the handle's and the completer's.
+/// one allocation: the handle's and the promise's.
 #[cfg(any(feature = "process", loom))]
 pub(crate) fn new_promise<T: Send + 'static>() -> (HandleRef<T>, HandleRef<T>) {
     let cell = TaskCell {

@@ -109,7 +109,7 @@ impl TaskError {
         }
     }
 
-    /// A claimed task whose completer went away without an outcome.
+    /// A claimed task whose promise was dropped without an outcome.
     pub(crate) fn abandoned() -> TaskError {
         TaskError::worker_lost("its worker stopped before reporting an outcome")
     }

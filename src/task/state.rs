@@ -14,7 +14,7 @@ const PENDING: u32 = 0;
 /// Claimed by a worker or an inline waiter; the closure runs.
 const RUNNING: u32 = 1;
 /// Claimed, then given its outcome: the closure returned or panicked (or the
-/// completer of a promise failed it). The outcome is stored; the callbacks
+/// holder of a promise completed it). The outcome is stored; the callbacks
 /// may still be running until `READY`. Done: never left.
 const RAN: u32 = 2;
 /// Cancelled while pending; the closure never runs. Done: never left.
