@@ -149,15 +149,15 @@ fn cancel_vs_wait() {
     });
 }
 
-/// A promise (the process pool's task): the completer's claim races the
-/// handle's `cancel` and a blocked waiter; exactly one side wins, and the
-/// waiter wakes with the matching outcome.
-#[test]
-fn promise_claim_vs_cancel_vs_wait() {
-    loom::model(|| {
-        let (task, completer) = loom_hooks::promise::<u32>();
+/// A promise's holder, running `complete` on its own thread (true if it
+/// completed the task with 9), races the handle's `cancel` and a blocked
+/// waiter: exactly one side wins, and the waiter wakes with the matching
+/// outcome.
+fn promise_vs_cancel_vs_wait(complete: fn(loom_hooks::Promise<u32>) -> bool) {
+    loom::model(move || {
+        let (task, promise) = loom_hooks::promise::<u32>();
         let task = Arc::new(task);
-        let supervisor = thread::spawn(move || completer.claim_and_complete(9));
+        let supervisor = thread::spawn(move || complete(promise));
         let canceller = {
             let task = Arc::clone(&task);
             thread::spawn(move || task.cancel())
@@ -167,42 +167,30 @@ fn promise_claim_vs_cancel_vs_wait() {
         let cancelled = canceller.join().unwrap();
         assert!(
             completed != cancelled,
-            "exactly one of claim and cancel wins"
+            "exactly one of the (last) claim and cancel wins"
         );
-        let outcome = Arc::try_unwrap(task).unwrap().join();
-        match outcome {
+        match Arc::try_unwrap(task).unwrap().join() {
             Ok(value) => assert!(completed && value == 9),
-            Err(err) => assert!(cancelled && err.is_cancelled()),
+            Err(err) => assert!(cancelled && err.is_cancelled(), "{err:?}"),
         }
     });
 }
 
+/// A promise (the process pool's task): its claim races `cancel` and a
+/// waiter.
+#[test]
+fn promise_claim_vs_cancel_vs_wait() {
+    promise_vs_cancel_vs_wait(|promise| promise.claim_and_complete(9));
+}
+
 /// A promise given back unstarted (a process-pool call that never reached a
-/// worker: `Promise::unclaim`, running → pending) racing `cancel`: the task
-/// is pending again, so exactly one of the second claim and the cancel
-/// wins, and the task never ends abandoned. Kills: unclaim-keeps-running.
+/// worker: `Promise::unclaim`, running → pending), then claimed again,
+/// races `cancel`: the task is pending again, so exactly one of the second
+/// claim and the cancel wins, and the task never ends abandoned. Kills:
+/// unclaim-keeps-running.
 #[test]
 fn promise_given_back_vs_cancel() {
-    loom::model(|| {
-        let (task, promise) = loom_hooks::promise::<u32>();
-        let task = Arc::new(task);
-        let supervisor = thread::spawn(move || promise.claim_give_back_and_complete(7));
-        let canceller = {
-            let task = Arc::clone(&task);
-            thread::spawn(move || task.cancel())
-        };
-        task.wait();
-        let completed = supervisor.join().unwrap();
-        let cancelled = canceller.join().unwrap();
-        assert!(
-            completed != cancelled,
-            "exactly one of the second claim and cancel wins"
-        );
-        match Arc::try_unwrap(task).unwrap().join() {
-            Ok(value) => assert!(completed && value == 7),
-            Err(err) => assert!(cancelled && err.is_cancelled(), "{err:?}"),
-        }
-    });
+    promise_vs_cancel_vs_wait(|promise| promise.claim_give_back_and_complete(9));
 }
 
 /// A completer that claims and then goes away unfinished fails the task
