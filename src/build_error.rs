@@ -29,6 +29,8 @@ enum Kind {
         index: usize,
         message: Option<String>,
     },
+    /// `build_global` found the global pool built already.
+    GlobalExists,
     /// Any other refusal, described in full by its message (a bad option or
     /// a worker process that did not start).
     #[cfg(feature = "process")]
@@ -58,6 +60,13 @@ impl BuildError {
         }
     }
 
+    /// `build_global` found the global pool built already.
+    pub(crate) fn global_exists() -> BuildError {
+        BuildError {
+            kind: Kind::GlobalExists,
+        }
+    }
+
     /// A failure that `message` describes in full.
     #[cfg(feature = "process")]
     pub(crate) fn described(message: impl Into<String>) -> BuildError {
@@ -84,6 +93,10 @@ impl fmt::Display for BuildError {
                 index,
                 message: None,
             } => write!(f, "on_thread_start panicked on worker {index}"),
+            Kind::GlobalExists => f.write_str(
+                "the global pool already exists (built on first use by a free function \
+                 such as submit or join, or by an earlier build_global)",
+            ),
             #[cfg(feature = "process")]
             Kind::Described(message) => f.write_str(message),
         }

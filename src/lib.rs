@@ -106,7 +106,10 @@ pub use combinators::Map;
 pub use combinators::{as_completed, wait, AsCompleted, WaitFor, WaitResult};
 pub use event::{Event, WaitAsync};
 pub use forkjoin::{Scope, Worker};
-pub use global::{current_thread_index, join, scope, spawn, submit, with_worker};
+pub use global::{
+    current_num_threads, current_thread_index, in_place_scope, join, scope, spawn, submit,
+    with_worker,
+};
 pub use pool::{PoolStats, ThreadPool, ThreadPoolBuilder};
 #[cfg(feature = "process")]
 pub use process::{ProcessPool, ProcessPoolBuilder};

@@ -72,4 +72,22 @@ fn allocations_per_task() {
         allocs <= 4,
         "join allocated: {allocs} allocations for ~218 000 joins"
     );
+
+    // as_completed with a deadline over 6 000 tasks (issue 12): the task and
+    // its one `on_done` callback each, and nothing per wake-up; the guide's
+    // old workaround, a `wait` loop, made 233k allocations here.
+    const M: usize = 6_000;
+    let allocs = count(|| {
+        let tasks: Vec<_> = (0..M).map(|i| pool.submit(move || i)).collect();
+        let at = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let sum: usize = stealpool::as_completed(tasks)
+            .deadline(at)
+            .map(|(_, r)| r.unwrap())
+            .sum();
+        assert_eq!(sum, M * (M - 1) / 2);
+    });
+    assert!(
+        allocs <= 4 * M,
+        "as_completed with a deadline: {allocs} allocations for {M} tasks"
+    );
 }

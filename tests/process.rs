@@ -1094,6 +1094,23 @@ fn unknown_function_panics_with_its_name() {
         "{message}"
     );
     assert_eq!(pool.submit(remote!(add), (1, 1)).join().unwrap(), 2);
+    // Issue 12: the same function by another spelling of its path.
+    assert_eq!(pool.submit(remote!(self::add), (2, 1)).join().unwrap(), 3);
+    assert_eq!(pool.submit(remote!(crate::add), (3, 1)).join().unwrap(), 4);
+    // Another module's function of the same name: refused, showing both.
+    mod other {
+        pub(crate) fn add(pair: (i64, i64)) -> i64 {
+            pair.0 - pair.1
+        }
+    }
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        pool.submit(remote!(other::add), (1, 1))
+    }));
+    let message = common_message(&result.unwrap_err());
+    assert!(
+        message.contains("`other::add`") && message.contains("lists `add`"),
+        "{message}"
+    );
 }
 
 fn shutdown_from_a_callback_does_not_deadlock() {

@@ -16,6 +16,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
 use std::time::Duration;
+// The caller's clock: a deadline is a point in real time. (Under loom, whose
+// clock never moves, only untimed iteration is modelled.)
+use std::time::Instant as StdInstant;
 
 use crate::event::Event;
 use crate::executor;
@@ -167,6 +170,16 @@ fn condition_met<T: Send + 'static>(tasks: &[Task<T>], until: WaitFor) -> bool {
 /// tasks; it signals through the tasks' callback lists and sleeps between
 /// completions (no polling).
 ///
+/// For fail-fast, call [`cancel_pending`](AsCompleted::cancel_pending) on
+/// the first error: every task that has not started is cancelled, and
+/// yielded at once with a cancelled error. For Python's `timeout=`, give
+/// the iteration a [`deadline`](AsCompleted::deadline).
+///
+/// Dropping the iterator early **detaches** the tasks it has not yielded,
+/// as dropping a [`Task`] does: they still run. (Dropping a
+/// [`Map`] cancels its items instead, since `map` submitted them itself;
+/// here the caller did.) To stop them, call `cancel_pending` first.
+///
 /// # Examples
 ///
 /// ```
@@ -181,6 +194,7 @@ fn condition_met<T: Send + 'static>(tasks: &[Task<T>], until: WaitFor) -> bool {
 /// let order: Vec<_> = as_completed(tasks).map(|(i, r)| (i, r.unwrap())).collect();
 /// assert_eq!(order, [(1, "fast"), (0, "slow")]);
 /// ```
+#[doc(alias = "FuturesUnordered")]
 pub fn as_completed<T, I>(tasks: I) -> AsCompleted<T>
 where
     T: Send + 'static,
@@ -202,6 +216,7 @@ where
         remaining: tasks.len(),
         tasks,
         shared,
+        deadline: None,
     }
 }
 
@@ -222,6 +237,8 @@ pub struct AsCompleted<T> {
     remaining: usize,
     /// Filled by the tasks' callbacks.
     shared: Arc<Completions>,
+    /// Past it, every task not yet done is yielded with a timeout error.
+    deadline: Option<StdInstant>,
 }
 
 impl<T: Send + 'static> AsCompleted<T> {
@@ -239,6 +256,98 @@ impl<T: Send + 'static> AsCompleted<T> {
     pub fn remaining(&self) -> usize {
         self.remaining
     }
+
+    /// Cancels every task of the set that has not started; returns how many
+    /// it cancelled. They are still yielded, each with a cancelled
+    /// [`TaskError`], and come next (they are done). Running tasks finish.
+    /// The fail-fast pattern: on the first error, cancel the rest.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use stealpool::{as_completed, Event, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(1).unwrap();
+    /// let gate = Arc::new(Event::new());
+    /// let mut tasks = vec![pool.submit(|| Err("the first file is missing"))];
+    /// for _ in 0..100 {
+    ///     let gate = Arc::clone(&gate);
+    ///     tasks.push(pool.submit(move || Ok(gate.wait())));
+    /// }
+    /// let mut results = as_completed(tasks);
+    /// let (mut cancelled, mut failed) = (0, 0);
+    /// while let Some((_, outcome)) = results.next() {
+    ///     match outcome {
+    ///         Ok(Err(_)) => {
+    ///             failed += 1;
+    ///             cancelled += results.cancel_pending(); // fail fast
+    ///             gate.set();
+    ///         }
+    ///         Ok(Ok(())) => {}
+    ///         Err(err) => assert!(err.is_cancelled()),
+    ///     }
+    /// }
+    /// assert_eq!(failed, 1);
+    /// // The one worker started at most one of the hundred before the cancel.
+    /// assert!(cancelled >= 99);
+    /// ```
+    #[doc(alias = "cancel_futures")]
+    pub fn cancel_pending(&mut self) -> usize {
+        self.tasks
+            .iter()
+            .flatten()
+            .filter(|task| !task.is_done() && task.cancel())
+            .count()
+    }
+
+    /// A deadline for the whole iteration (Python's `as_completed(fs,
+    /// timeout)`): once `at` passes, every task not yet done is yielded at
+    /// once, in input order, with a [`TaskError`] whose
+    /// [`is_timeout`](TaskError::is_timeout) is true, and is left running
+    /// (detached; call [`cancel_pending`](Self::cancel_pending) first to
+    /// stop the ones that have not started). Tasks done in time are yielded
+    /// as usual.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use stealpool::{as_completed, ThreadPool};
+    ///
+    /// let pool = ThreadPool::new(2).unwrap();
+    /// let tasks = vec![
+    ///     pool.submit(|| std::thread::sleep(Duration::from_secs(2))),
+    ///     pool.submit(|| ()),
+    /// ];
+    /// let at = Instant::now() + Duration::from_millis(100);
+    /// let outcomes: Vec<_> = as_completed(tasks).deadline(at).collect();
+    /// assert!(outcomes[0].1.is_ok()); // the quick one, in time
+    /// assert!(outcomes[1].1.as_ref().unwrap_err().is_timeout());
+    /// ```
+    #[doc(alias = "timeout")]
+    pub fn deadline(mut self, at: StdInstant) -> AsCompleted<T> {
+        self.deadline = Some(at);
+        self
+    }
+
+    /// Takes the first task not yet yielded (by input index), as timed out.
+    fn time_out_next(&mut self) -> Option<(usize, Result<T, TaskError>)> {
+        let (index, slot) = self
+            .tasks
+            .iter_mut()
+            .enumerate()
+            .find(|(_, task)| task.is_some())?;
+        // Dropped: detached, it runs on.
+        drop(slot.take());
+        self.remaining -= 1;
+        Some((
+            index,
+            Err(TaskError::timeout(
+                "it was not done by the as_completed deadline (left running)",
+            )),
+        ))
+    }
 }
 
 impl<T: Send + 'static> Iterator for AsCompleted<T> {
@@ -251,16 +360,37 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
         loop {
             // Clear, then look: a completion after the look sets it again.
             self.shared.signal.clear();
-            let next = self.shared.ready.lock().pop_front();
+            let next = loop {
+                let Some(index) = self.shared.ready.lock().pop_front() else {
+                    break None;
+                };
+                // A task timed out earlier (and dropped) still reports in.
+                if self.tasks[index].is_some() {
+                    break Some(index);
+                }
+            };
             if let Some(index) = next {
-                let task = self.tasks[index].take().expect("each task completes once");
+                let task = self.tasks[index].take().expect("checked above");
                 self.remaining -= 1;
                 return Some((index, task.join()));
             }
+            let left = match self.deadline {
+                Some(deadline) => match deadline.checked_duration_since(StdInstant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return self.time_out_next(),
+                },
+                None => None,
+            };
             // On a worker of the tasks' pool: run a pending one inline.
             if !self.tasks.iter().flatten().any(Task::run_inline_if_pending) {
                 let keys: Vec<usize> = self.tasks.iter().flatten().map(Task::key).collect();
-                executor::blocked_on(&keys, false, || self.shared.signal.wait());
+                let signal = &self.shared.signal;
+                executor::blocked_on(&keys, false, || match left {
+                    Some(left) => {
+                        signal.wait_timeout(left);
+                    }
+                    None => signal.wait(),
+                });
             }
         }
     }

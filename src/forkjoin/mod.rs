@@ -49,8 +49,8 @@ mod scope;
 use std::panic::resume_unwind;
 
 pub use self::handle::Worker;
-pub(crate) use self::scope::scope_on;
 pub use self::scope::Scope;
+pub(crate) use self::scope::{scope_on, scope_outside};
 use crate::pool::job::{Job, StackJob};
 use crate::pool::latch::LazySpinLatch;
 use crate::pool::worker::WorkerThread;

@@ -24,7 +24,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 
-use crate::latch::SetLatch;
+use crate::latch::{LockLatch, SetLatch};
 use crate::pool::job::{Job, ScopedJob, ScopedRun, WithScope};
 use crate::pool::latch::SpinLatch;
 use crate::pool::shared::Shared;
@@ -65,7 +65,7 @@ pub struct Scope<'scope, 'env: 'scope> {
     /// The body plus every unfinished spawned job. RMW only.
     pending: AtomicUsize,
     /// Set by whoever brings `pending` to zero; waited on by the owner.
-    done: SpinLatch<'scope>,
+    done: Done<'scope>,
     /// The first panic of a spawned job.
     panic: Mutex<Option<Payload>>,
     /// Invariance in both lifetimes, as `std::thread::Scope`.
@@ -160,7 +160,34 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // one) gathers everyone's before the latch publishes them to the owner.
         if self.pending.fetch_sub(1, AcqRel) == 1 {
             // SAFETY: the scope is live: its owner waits for this latch.
-            unsafe { SetLatch::set(&self.done as *const SpinLatch<'_>) };
+            unsafe { Done::set(&self.done) };
+        }
+    }
+}
+
+/// What a scope's owner waits on: a worker's latch (the worker runs pool
+/// work meanwhile, in its pool's sleep protocol), or the latch of a thread
+/// outside every pool, which sleeps on it ([`in_place_scope`](crate::in_place_scope) called off the
+/// pools).
+enum Done<'scope> {
+    Worker(SpinLatch<'scope>),
+    Outside(LockLatch),
+}
+
+impl Done<'_> {
+    /// Sets the latch.
+    ///
+    /// # Safety
+    ///
+    /// `this` must be live until the latch's publishing swap, which is the
+    /// call's last access to it (the owner may free it right after).
+    unsafe fn set(this: *const Self) {
+        // SAFETY: live per the caller; the variant is read before the swap.
+        match unsafe { &*this } {
+            // SAFETY: as above, for the latch inside.
+            Done::Worker(latch) => unsafe { SetLatch::set(latch as *const SpinLatch<'_>) },
+            // SAFETY: as above, for the latch inside.
+            Done::Outside(latch) => unsafe { SetLatch::set(latch as *const LockLatch) },
         }
     }
 }
@@ -176,30 +203,70 @@ struct ScopePtr<'scope, 'env>(*const Scope<'scope, 'env>);
 // the job is sound; the lifetime argument is in `spawn`.
 unsafe impl Send for ScopePtr<'_, '_> {}
 
-/// `scope(f)` on the worker `worker`.
+/// `scope(f)` on the worker `worker`: the body runs here, on the worker,
+/// which runs pool work while it waits for the spawned jobs.
 pub(crate) fn scope_on<'env, F, R>(worker: &WorkerThread, f: F) -> R
 where
-    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R + Send,
-    R: Send,
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {
-    let scope = Scope {
-        shared: &worker.shared,
-        pending: AtomicUsize::new(1),
-        done: SpinLatch::new(worker),
-        panic: Mutex::new(None),
-        _scope: PhantomData,
-        _env: PhantomData,
-    };
+    let scope = Scope::new(&worker.shared, Done::Worker(SpinLatch::new(worker)));
+    run(&scope, f, |scope| {
+        let Done::Worker(done) = &scope.done else {
+            unreachable!("made with a worker's latch above")
+        };
+        let keys = [scope.key()];
+        // mutant: scope-early-return s/worker.wait_until(.*);/while let Some(job) = worker.find_work() { worker.execute(job); }/
+        worker.wait_until(done, Some(&keys), None);
+        done.retire();
+    })
+}
+
+/// `scope(f)` for a thread outside every pool ([`in_place_scope`](crate::in_place_scope)): the
+/// body runs on the caller, the jobs on `shared`'s workers, and the caller
+/// sleeps until they have finished.
+pub(crate) fn scope_outside<'env, F, R>(shared: &Shared, f: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    let scope = Scope::new(shared, Done::Outside(LockLatch::new()));
+    run(&scope, f, |scope| {
+        let Done::Outside(done) = &scope.done else {
+            unreachable!("made with an outside latch above")
+        };
+        done.wait();
+    })
+}
+
+impl<'scope> Scope<'scope, '_> {
+    fn new(shared: &'scope Shared, done: Done<'scope>) -> Self {
+        Scope {
+            shared,
+            pending: AtomicUsize::new(1),
+            done,
+            panic: Mutex::new(None),
+            _scope: PhantomData,
+            _env: PhantomData,
+        }
+    }
+}
+
+/// Runs the body of `scope`, then `wait`s for its latch; resumes the body's
+/// panic, else the first job's.
+fn run<'scope, 'env, F, R>(
+    scope: &'scope Scope<'scope, 'env>,
+    f: F,
+    wait: impl FnOnce(&Scope<'scope, 'env>),
+) -> R
+where
+    F: FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
     // Spawned jobs borrow this frame until the latch is set: nothing may
     // unwind out of it before then.
     let guard = AbortIfPanic::<region::Scope>::new();
-    let result = unwind::catch(|| f(&scope));
+    let result = unwind::catch(|| f(scope));
     scope.finish_one();
-    let keys = [scope.key()];
-    // mutant: scope-early-return s/worker.wait_until(.*);/while let Some(job) = worker.find_work() { worker.execute(job); }/
-    worker.wait_until(&scope.done, Some(&keys), None);
+    wait(scope);
     guard.disarm();
-    scope.done.retire();
     let job_panic = scope.panic.lock().take();
     match (result, job_panic) {
         (Err(panic), job_panic) => {

@@ -82,6 +82,12 @@ impl ThreadPoolBuilder {
         Self::default()
     }
 
+    /// Whether [`num_threads`](Self::num_threads) was called (the global
+    /// pool's environment variable applies only otherwise).
+    pub(crate) fn has_num_threads(&self) -> bool {
+        self.num_threads.is_some()
+    }
+
     /// The number of worker threads; default `available_parallelism()`.
     /// Zero makes `build` fail.
     ///

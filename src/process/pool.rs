@@ -334,9 +334,21 @@ impl ProcessPool {
     fn index_of<A, R>(&self, f: Remote<A, R>, method: &str) -> u32 {
         let name = f.name();
         let Some(index) = self.queue.registry.find(name) else {
+            let near = self.queue.registry.near_misses(name);
+            if near.is_empty() {
+                panic!(
+                    "ProcessPool::{method}: `{name}` is not in the pool's registry \
+                     (register it in registry![...] under the same path)"
+                )
+            }
             panic!(
-                "ProcessPool::{method}: `{name}` is not in the pool's registry \
-                 (register it in registry![...] under the same path)"
+                "ProcessPool::{method}: `{name}` is not in the pool's registry, which \
+                 lists {}: remote! must name the function by the same path as registry! \
+                 (paths are compared as written, up to a leading self:: or crate::)",
+                near.iter()
+                    .map(|path| format!("`{path}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
         let entry = self.queue.registry.entry(index).expect("found above");

@@ -128,10 +128,24 @@ impl Registry {
         self.entries.iter().map(|entry| entry.name)
     }
 
-    /// The index of the function registered as `name`.
+    /// The index of the function registered as `name`. Paths match as
+    /// written, up to blanks and a leading `self::` or `crate::` (so
+    /// `remote!(self::sq)` finds `registry![sq]` in the same module).
     pub(crate) fn find(&self, name: &str) -> Option<u32> {
-        let index = self.entries.iter().position(|entry| entry.name == name)?;
+        let index = self
+            .entries
+            .iter()
+            .position(|entry| same_path(entry.name, name))?;
         Some(u32::try_from(index).expect("fewer than 2^32 registered functions"))
+    }
+
+    /// Why `name` is not found, for the panic of `submit`: the registered
+    /// paths that end in the same function name, if any.
+    pub(crate) fn near_misses(&self, name: &str) -> Vec<&'static str> {
+        let last = last_segment(name);
+        self.names()
+            .filter(|candidate| last_segment(candidate) == last)
+            .collect()
     }
 
     /// The function at `index`.
@@ -262,6 +276,30 @@ where
     })
 }
 
+/// `path` without blanks and without a leading `self::` or `crate::`.
+fn normalized(path: &str) -> impl Iterator<Item = char> + '_ {
+    let path = path.trim_start();
+    let path = ["self", "crate"]
+        .iter()
+        .find_map(|prefix| {
+            let rest = path.strip_prefix(prefix)?.trim_start();
+            rest.strip_prefix("::")
+        })
+        .unwrap_or(path);
+    path.chars().filter(|c| !c.is_whitespace())
+}
+
+/// Whether two paths as `stringify!` wrote them name the same item from
+/// the same module.
+fn same_path(a: &str, b: &str) -> bool {
+    normalized(a).eq(normalized(b))
+}
+
+/// The last segment of a path: the function's own name.
+fn last_segment(path: &str) -> &str {
+    path.rsplit("::").next().unwrap_or(path).trim()
+}
+
 /// The type names of a signature `fn(A) -> R`.
 fn type_names<A, R>() -> (&'static str, &'static str) {
     (std::any::type_name::<A>(), std::any::type_name::<R>())
@@ -275,9 +313,21 @@ pub fn __types<A, R>(_f: fn(A) -> R) -> (&'static str, &'static str) {
 }
 
 /// Builds a [`Registry`](crate::process::Registry) (feature `process`): the
-/// functions, each `fn(A) -> R` with `A: Deserialize` and `R: Serialize`,
-/// that worker processes may run. Name each by the path that
-/// [`remote!`](crate::remote) will use.
+/// functions, each `fn(A) -> R` with `A: DeserializeOwned` and
+/// `R: Serialize`, that worker processes may run. Name each by the path that
+/// [`remote!`](crate::remote) will use (up to a leading `self::` or
+/// `crate::`).
+///
+/// **The argument must be owned** (`serde::de::DeserializeOwned`): it is
+/// decoded from a buffer that does not outlive the call. Take `String`, not
+/// `&str`; `Vec<u8>`, not `&[u8]`; a tuple of owned values for several
+/// arguments. A function that borrows fails to compile with "implementation
+/// of `Deserialize` is not general enough", which means exactly this.
+///
+/// ```compile_fail
+/// fn len(s: &str) -> usize { s.len() } // borrows: not allowed
+/// static TASKS: stealpool::process::Registry = stealpool::registry![len];
+/// ```
 ///
 /// # Examples
 ///

@@ -56,10 +56,8 @@ enum Kind {
     Rejected,
     /// The worker process running it died (or could not be started).
     WorkerLost(String),
-    /// It ran past its deadline; its worker process was killed.
-    // Built by the process pool only; the kind exists in every build so
-    // that `is_timeout` means the same with or without the feature.
-    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    /// It ran past its deadline (its worker process was killed), or was not
+    /// done by an `as_completed` or `map` deadline.
     Timeout(String),
     /// Its arguments or its result could not be (de)serialized.
     // As `Timeout`, for `is_serialization`.
@@ -114,8 +112,8 @@ impl TaskError {
         TaskError::worker_lost("its worker stopped before reporting an outcome")
     }
 
-    /// Past its deadline; its worker was killed.
-    #[cfg(feature = "process")]
+    /// Past a deadline: a process task's (its worker was killed), or an
+    /// `as_completed`/`map` deadline's (the task was left running).
     pub(crate) fn timeout(detail: impl Into<String>) -> TaskError {
         TaskError {
             kind: Box::new(Kind::Timeout(detail.into())),
