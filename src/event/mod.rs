@@ -390,6 +390,7 @@ impl Event {
     /// event.set(); // wakes the registered waker
     /// assert!(wait.as_mut().poll(&mut cx).is_ready());
     /// ```
+    #[doc(alias = "wait")]
     pub fn wait_async(&self) -> WaitAsync<'_> {
         WaitAsync::new(self)
     }

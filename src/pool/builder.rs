@@ -97,6 +97,7 @@ impl ThreadPoolBuilder {
     /// let pool = stealpool::ThreadPool::builder().num_threads(3).build().unwrap();
     /// assert_eq!(pool.num_threads(), 3);
     /// ```
+    #[doc(alias = "max_workers", alias = "worker_threads")]
     pub fn num_threads(mut self, n: usize) -> Self {
         self.num_threads = Some(n);
         self
@@ -115,6 +116,7 @@ impl ThreadPoolBuilder {
     /// let name = pool.install(|| std::thread::current().name().map(String::from));
     /// assert_eq!(name.as_deref(), Some("render-0"));
     /// ```
+    #[doc(alias = "thread_name_prefix")]
     pub fn thread_name<F>(mut self, f: F) -> Self
     where
         F: Fn(usize) -> String + Send + Sync + 'static,
@@ -156,6 +158,7 @@ impl ThreadPoolBuilder {
     ///     .unwrap();
     /// assert_eq!(started.load(Ordering::SeqCst), 2);
     /// ```
+    #[doc(alias = "initializer", alias = "start_handler")]
     pub fn on_thread_start<F>(mut self, f: F) -> Self
     where
         F: Fn(usize) + Send + Sync + 'static,
@@ -183,6 +186,7 @@ impl ThreadPoolBuilder {
     /// pool.shutdown();
     /// assert_eq!(stopped.load(Ordering::SeqCst), 2);
     /// ```
+    #[doc(alias = "exit_handler")]
     pub fn on_thread_stop<F>(mut self, f: F) -> Self
     where
         F: Fn(usize) + Send + Sync + 'static,

@@ -73,6 +73,7 @@ use crate::task::{self, Task};
 /// let total: u64 = tasks.into_iter().map(|t| t.join().unwrap()).sum();
 /// assert_eq!(total, 140);
 /// ```
+#[doc(alias = "ThreadPoolExecutor", alias = "Executor")]
 pub struct ThreadPool {
     shared: Arc<Shared>,
 }
@@ -234,6 +235,7 @@ impl ThreadPool {
     /// ```
     /// assert_eq!(stealpool::ThreadPool::new(3).unwrap().num_threads(), 3);
     /// ```
+    #[doc(alias = "max_workers")]
     pub fn num_threads(&self) -> usize {
         self.shared.num_threads()
     }
@@ -354,6 +356,7 @@ impl ThreadPool {
     /// assert!(running.join().is_ok());
     /// assert!(queued.into_iter().all(|t| t.join().unwrap_err().is_cancelled()));
     /// ```
+    #[doc(alias = "cancel_futures", alias = "shutdownNow")]
     pub fn shutdown_now(&self) {
         self.shutdown_inner(true);
     }

@@ -77,6 +77,7 @@ use crate::sync::Instant;
 /// assert_eq!(task.join().unwrap(), 42);
 /// ```
 #[must_use = "dropping a Task detaches it: the work runs, but its outcome is lost"]
+#[doc(alias = "Future", alias = "JoinHandle")]
 pub struct Task<T> {
     /// The shared allocation.
     cell: HandleRef<T>,
@@ -221,6 +222,7 @@ impl<T: Send + 'static> Task<T> {
     /// task.wait();
     /// assert!(task.is_done());
     /// ```
+    #[doc(alias = "done", alias = "is_finished")]
     pub fn is_done(&self) -> bool {
         self.core().state.load().is_done()
     }
@@ -244,6 +246,7 @@ impl<T: Send + 'static> Task<T> {
     /// release.set();
     /// task.join().unwrap();
     /// ```
+    #[doc(alias = "running")]
     pub fn is_running(&self) -> bool {
         self.core().state.load().is_running()
     }
@@ -261,6 +264,7 @@ impl<T: Send + 'static> Task<T> {
     /// assert!(queued.is_cancelled() && queued.is_done());
     /// busy.join().unwrap();
     /// ```
+    #[doc(alias = "cancelled")]
     pub fn is_cancelled(&self) -> bool {
         self.core().state.load().is_cancelled()
     }
@@ -284,6 +288,7 @@ impl<T: Send + 'static> Task<T> {
     /// assert!(queued.join().unwrap_err().is_cancelled());
     /// busy.join().unwrap();
     /// ```
+    #[doc(alias = "abort")]
     pub fn cancel(&self) -> bool {
         self.cell.try_cancel() || self.is_cancelled()
     }
@@ -354,6 +359,7 @@ impl<T: Send + 'static> Task<T> {
     /// let task = pool.submit(|| "hello".to_uppercase());
     /// assert_eq!(task.join().unwrap(), "HELLO");
     /// ```
+    #[doc(alias = "result", alias = "exception")]
     pub fn join(self) -> Result<T, TaskError> {
         self.run_inline_if_pending();
         let core = self.core();
@@ -392,6 +398,7 @@ impl<T: Send + 'static> Task<T> {
     /// task.on_done(move |outcome| tx.send(*outcome.as_ref().unwrap()).unwrap());
     /// assert_eq!(rx.recv().unwrap(), 42);
     /// ```
+    #[doc(alias = "add_done_callback")]
     pub fn on_done<F>(&self, f: F)
     where
         F: FnOnce(&Result<T, TaskError>) + Send + 'static,
