@@ -165,6 +165,16 @@ impl Sleepers {
     }
 }
 
+/// `in_place_scope` as a thread outside every pool runs it, with `pool`
+/// standing in for the global pool (a static, which loom cannot reset
+/// between executions).
+pub fn in_place_scope_on<'env, F, R>(pool: &crate::ThreadPool, f: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope crate::Scope<'scope, 'env>) -> R,
+{
+    crate::forkjoin::scope_outside(pool.shared(), f)
+}
+
 /// Workers of a pool without its threads: the real `Shared` state, the real
 /// `WorkerThread`s and their latch waits, driven by the model's own threads
 /// (so a model can put one worker to sleep on a latch and set it from

@@ -1,6 +1,7 @@
 //! loom models of fork-join and of waiting inside a pool, on the real pool
 //! with two workers (or two one-worker pools): a `join` whose second half is
-//! promoted and stolen, a scope whose jobs are stolen, a joiner asleep when
+//! promoted and stolen, a scope whose jobs are stolen, a scope whose owner
+//! is outside the pool (`in_place_scope`), a joiner asleep when
 //! new work arrives from outside, and a worker waiting on another pool.
 //!
 //! Invariants: both halves and every scope job run exactly once and their
@@ -14,7 +15,7 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::atomic::Ordering::SeqCst;
 use loom::sync::Arc;
 use loom::thread;
-use stealpool::{Event, ThreadPool};
+use stealpool::{loom_hooks, Event, ThreadPool};
 
 /// These models run whole two-worker pools (start-up, sleep/wake, shutdown
 /// included): at most `cap` preemptions (see `loom_tests::check`).
@@ -60,6 +61,32 @@ fn scope_jobs_stolen() {
             });
         });
         assert_eq!(ran.load(SeqCst), 2);
+        drop(pool);
+    });
+}
+
+/// `in_place_scope` called off the pools (issue 12): the owner is no
+/// worker, so it sleeps on its own latch while the two workers run the
+/// spawns; both ran, and their effects are visible, when it returns.
+/// Kills: outside-scope-early-return.
+#[test]
+fn in_place_scope_outside_the_pool() {
+    model(2, || {
+        let pool = ThreadPool::new(2).unwrap();
+        let ran = AtomicUsize::new(0);
+        loom_hooks::in_place_scope_on(&pool, |s| {
+            s.spawn(|| {
+                ran.fetch_add(1, SeqCst);
+            });
+            s.spawn(|| {
+                ran.fetch_add(1, SeqCst);
+            });
+        });
+        assert_eq!(
+            ran.load(SeqCst),
+            2,
+            "every spawn ran before the scope returned"
+        );
         drop(pool);
     });
 }

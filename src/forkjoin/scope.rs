@@ -233,6 +233,7 @@ where
         let Done::Outside(done) = &scope.done else {
             unreachable!("made with an outside latch above")
         };
+        // mutant: outside-scope-early-return del
         done.wait();
     })
 }
