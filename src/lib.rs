@@ -94,6 +94,8 @@ mod latch;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod loom_hooks;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 mod pool;
 #[cfg(feature = "process")]
 pub mod process;
@@ -110,6 +112,8 @@ pub use global::{
     current_num_threads, current_thread_index, in_place_scope, join, scope, spawn, submit,
     with_worker,
 };
+#[cfg(feature = "mpi")]
+pub use mpi::{MpiPool, MpiPoolBuilder};
 pub use pool::{PoolStats, ThreadPool, ThreadPoolBuilder};
 #[cfg(feature = "process")]
 pub use process::{ProcessPool, ProcessPoolBuilder};

@@ -80,12 +80,12 @@ compile_error!("the `process` feature of stealpool needs a Unix target");
 mod builder;
 mod child;
 mod pool;
-mod promise;
+pub(crate) mod promise;
 mod queue;
-mod registry;
+pub(crate) mod registry;
 mod supervisor;
-mod wire;
-mod worker;
+pub(crate) mod wire;
+pub(crate) mod worker;
 
 pub use self::builder::ProcessPoolBuilder;
 pub use self::pool::ProcessPool;

@@ -241,7 +241,7 @@ impl Channel {
 }
 
 /// Runs registered function `task` on encoded `args`, catching a panic.
-fn run(registry: &Registry, task: u32, args: &[u8]) -> Result<Vec<u8>, RemoteError> {
+pub(crate) fn run(registry: &Registry, task: u32, args: &[u8]) -> Result<Vec<u8>, RemoteError> {
     let Some(entry) = registry.entry(task) else {
         return Err(RemoteError::UnknownTask(task));
     };
@@ -286,7 +286,7 @@ thread_local! {
 
 /// Records each panic's location for the reply, then lets the previous hook
 /// print it (to stderr, which is the parent's).
-fn install_panic_hook() {
+pub(crate) fn install_panic_hook() {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
         if let Some(location) = info.location() {

@@ -1,0 +1,801 @@
+//! [`MpiPool`] and its builder: rank 0's queue, and the dispatcher thread
+//! that hands batches to idle worker ranks and reads their replies.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::traits::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::launch::{self, Backoff, SESSION};
+use super::message::{self, Tag};
+use crate::build_error::BuildError;
+use crate::combinators::Map;
+use crate::event::Event;
+use crate::process::promise::{self, Batch, Item, Running};
+use crate::process::wire::{self, RemoteError, Reply, Request, MAX_ARGS, MAX_PAYLOAD, PER_ITEM};
+use crate::process::{Registry, Remote};
+use crate::sync::thread::{self, JoinHandle};
+use crate::sync::{Arc, Condvar, Instant, Mutex};
+use crate::task::{self, Task, TaskError};
+
+/// How long `build` waits for every worker rank's hello, by default.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long `Drop` lets running tasks finish before it stops waiting.
+const DROP_GRACE: Duration = Duration::from_secs(5);
+
+/// Where the pool is in its life; only forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Taking work.
+    Open,
+    /// `shutdown`: queued and running tasks finish, then the ranks stop.
+    Draining,
+    /// `shutdown_now`: queued tasks were cancelled; running ones finish.
+    Now,
+    /// `Drop` gave up waiting: running tasks fail, the ranks are told to
+    /// stop (they exit once their current call returns).
+    Abandoned,
+}
+
+/// The queue and the phase, under one lock.
+struct State {
+    batches: VecDeque<Batch>,
+    phase: Phase,
+    /// The dispatcher sleeps on `work` (no rank busy, nothing queued).
+    idle: bool,
+}
+
+/// What the pool's handle and its dispatcher share.
+struct Shared {
+    registry: &'static Registry,
+    task_timeout: Option<Duration>,
+    state: Mutex<State>,
+    /// Signalled when a batch is queued or the phase changes.
+    work: Condvar,
+    /// Set by the dispatcher as it exits.
+    exited: Event,
+}
+
+impl Shared {
+    /// Moves to `phase` (never backwards) and wakes the dispatcher; returns
+    /// the queued batches to cancel (dropped by the caller, outside the lock).
+    fn enter(&self, phase: Phase) -> VecDeque<Batch> {
+        let mut state = self.state.lock();
+        state.phase = state.phase.max(phase);
+        self.work.notify_all();
+        if state.phase >= Phase::Now {
+            std::mem::take(&mut state.batches)
+        } else {
+            VecDeque::new()
+        }
+    }
+}
+
+/// A pool whose workers are MPI ranks: `mpi4py.futures.MPIPoolExecutor`,
+/// with the same [`Task`] as the [`ThreadPool`](crate::ThreadPool) and the
+/// [`ProcessPool`](crate::ProcessPool) (feature `mpi`, Unix).
+///
+/// Launch the program with `mpirun -n N ./app` (or `srun`); its `main`
+/// starts with [`bootstrap`](super::bootstrap), which turns ranks
+/// `1..N` into workers; rank 0 builds the pool, and every other rank is one
+/// of its workers, on whichever hosts the launcher placed them. The
+/// functions, their encoding and the errors are the process pool's
+/// ([`registry!`](crate::registry), [`remote!`](crate::remote)).
+///
+/// What fails how is in the [module docs](super): a panic fails its task
+/// and the rank serves on; a deadline fails its task and takes the rank out
+/// of the pool until it answers; a rank that dies usually ends the whole
+/// job, as MPI does.
+///
+/// # Examples
+///
+/// ```no_run
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+/// static TASKS: stealpool::process::Registry = stealpool::registry![square];
+///
+/// fn main() {
+///     stealpool::mpi::bootstrap(&TASKS);
+///     let pool = stealpool::MpiPool::builder(&TASKS).build().unwrap();
+///     let squares: Vec<u64> = pool
+///         .map(1..=4, stealpool::remote!(square), 2)
+///         .map(Result::unwrap)
+///         .collect();
+///     assert_eq!(squares, [1, 4, 9, 16]);
+/// }
+/// ```
+#[doc(alias = "MPIPoolExecutor")]
+pub struct MpiPool {
+    shared: Arc<Shared>,
+    dispatcher: Mutex<Option<JoinHandle<()>>>,
+    num_workers: usize,
+}
+
+impl MpiPool {
+    /// A builder for a pool that runs the functions of `registry` (the one
+    /// every rank passed to [`bootstrap`](super::bootstrap)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![];
+    /// // Outside `mpirun` there are no worker ranks: a clear error.
+    /// let err = stealpool::MpiPool::builder(&TASKS).build().unwrap_err();
+    /// assert!(err.to_string().contains("mpirun"), "{err}");
+    /// ```
+    pub fn builder(registry: &'static Registry) -> MpiPoolBuilder {
+        MpiPoolBuilder {
+            registry,
+            task_timeout: None,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// Runs `f(args)` on a worker rank; returns its [`Task`] at once. It
+    /// waits in rank 0's queue (still cancellable) until a rank is free.
+    /// Arguments that do not serialize give a task that has already failed
+    /// ([`is_serialization`](TaskError::is_serialization)); after `shutdown`
+    /// the task is rejected.
+    ///
+    /// # Panics
+    ///
+    /// If `f` is not in the pool's registry, or is registered with another
+    /// signature.
+    pub fn submit<A, R>(&self, f: Remote<A, R>, args: A) -> Task<R>
+    where
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let index = self.index_of(f, "submit");
+        let (task, item) = make_item::<A, R>(&args);
+        let Some(item) = item else {
+            return task;
+        };
+        let batch = Batch {
+            task: index,
+            items: vec![item],
+        };
+        if self.push(vec![batch]).is_err() {
+            return Task::rejected();
+        }
+        task
+    }
+
+    /// Runs `f` on every item on the worker ranks; the results come back in
+    /// input order. Items travel `chunk_size` per message (0 counts as 1).
+    /// Dropping the [`Map`] early cancels the items not yet sent to a rank.
+    ///
+    /// # Panics
+    ///
+    /// If the pool is shut down, or `f` is not in its registry.
+    pub fn map<A, R, I>(&self, items: I, f: Remote<A, R>, chunk_size: usize) -> Map<R>
+    where
+        I: IntoIterator<Item = A>,
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let index = self.index_of(f, "map");
+        if self.shared.state.lock().phase != Phase::Open {
+            panic!("MpiPool::map: the pool is shut down");
+        }
+        let chunk_size = chunk_size.max(1);
+        let mut tasks = VecDeque::new();
+        let mut batches = Vec::new();
+        let mut chunk: Vec<Item> = Vec::new();
+        let mut chunk_bytes = 0;
+        for args in items {
+            let (task, item) = make_item::<A, R>(&args);
+            tasks.push_back(task);
+            let Some(item) = item else {
+                continue;
+            };
+            let bytes = item.args.len() + PER_ITEM;
+            if chunk.len() == chunk_size || (!chunk.is_empty() && chunk_bytes + bytes > MAX_PAYLOAD)
+            {
+                batches.push(Batch {
+                    task: index,
+                    items: std::mem::take(&mut chunk),
+                });
+                chunk_bytes = 0;
+            }
+            chunk_bytes += bytes;
+            chunk.push(item);
+        }
+        if !chunk.is_empty() {
+            batches.push(Batch {
+                task: index,
+                items: chunk,
+            });
+        }
+        if self.push(batches).is_err() {
+            panic!("MpiPool::map: the pool is shut down");
+        }
+        Map::new(tasks)
+    }
+
+    /// The number of worker ranks (every rank but 0).
+    pub fn num_workers(&self) -> usize {
+        self.num_workers
+    }
+
+    /// Stops taking work, lets every queued and running task finish, then
+    /// stops the worker ranks (they exit) and returns. Idempotent.
+    pub fn shutdown(&self) {
+        drop(self.shared.enter(Phase::Draining));
+        self.join_dispatcher();
+    }
+
+    /// As [`shutdown`](Self::shutdown), but first cancels every queued task
+    /// (running ones finish).
+    pub fn shutdown_now(&self) {
+        drop(self.shared.enter(Phase::Now));
+        self.join_dispatcher();
+    }
+
+    fn join_dispatcher(&self) {
+        self.shared.exited.wait();
+        if let Some(dispatcher) = self.dispatcher.lock().take() {
+            let _ = dispatcher.join();
+        }
+    }
+
+    /// Queues `batches` unless the pool is shut down.
+    fn push(&self, batches: Vec<Batch>) -> Result<(), Vec<Batch>> {
+        let mut state = self.shared.state.lock();
+        if state.phase != Phase::Open {
+            return Err(batches);
+        }
+        state.batches.extend(batches);
+        if state.idle {
+            self.shared.work.notify_all();
+        }
+        Ok(())
+    }
+
+    /// The registry index of `f`, or the documented panic.
+    fn index_of<A, R>(&self, f: Remote<A, R>, method: &str) -> u32 {
+        let name = f.name();
+        let registry = self.shared.registry;
+        let Some(index) = registry.find(name) else {
+            panic!("MpiPool::{method}: `{name}` is not in the pool's registry")
+        };
+        let entry = registry.entry(index).expect("found above");
+        if entry.types() != f.types() {
+            panic!(
+                "MpiPool::{method}: `{name}` is registered as {entry:?}: registry! and \
+                 remote! name different functions"
+            )
+        }
+        index
+    }
+}
+
+/// A pending task for one call, and its queue item (`None` when the
+/// arguments did not serialize: the task has failed already).
+fn make_item<A, R>(args: &A) -> (Task<R>, Option<Item>)
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let (task, typed) = task::promise::<R>();
+    let promise = promise::pending(typed);
+    let error = match postcard::to_stdvec(args) {
+        Ok(bytes) if bytes.len() <= MAX_ARGS => {
+            return (
+                task,
+                Some(Item {
+                    args: bytes,
+                    promise,
+                }),
+            )
+        }
+        Ok(bytes) => format!(
+            "the encoded arguments are {} bytes, over the {MAX_ARGS} byte limit for the \
+             arguments of one call",
+            bytes.len()
+        ),
+        Err(err) => format!(
+            "could not encode the arguments ({}): {err}",
+            std::any::type_name::<A>()
+        ),
+    };
+    promise.fail(TaskError::serialization(error));
+    (task, None)
+}
+
+impl Drop for MpiPool {
+    /// `shutdown`, but waits at most 5 s for running tasks; then they fail
+    /// ([`is_worker_lost`](TaskError::is_worker_lost)) and the ranks are
+    /// told to stop once their current call returns (an MPI rank cannot be
+    /// killed from here).
+    fn drop(&mut self) {
+        drop(self.shared.enter(Phase::Draining));
+        if !self.shared.exited.wait_timeout(DROP_GRACE) {
+            drop(self.shared.enter(Phase::Abandoned));
+        }
+        self.join_dispatcher();
+    }
+}
+
+impl fmt::Debug for MpiPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state.lock();
+        f.debug_struct("MpiPool")
+            .field("num_workers", &self.num_workers)
+            .field("queued", &state.batches.len())
+            .field("phase", &state.phase)
+            .finish()
+    }
+}
+
+/// Configures and starts an [`MpiPool`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// static TASKS: stealpool::process::Registry = stealpool::registry![];
+/// fn main() {
+///     stealpool::mpi::bootstrap(&TASKS);
+///     let pool = stealpool::MpiPool::builder(&TASKS)
+///         .task_timeout(Duration::from_secs(600))
+///         .build()
+///         .unwrap();
+///     println!("{} worker ranks", pool.num_workers());
+/// }
+/// ```
+pub struct MpiPoolBuilder {
+    registry: &'static Registry,
+    task_timeout: Option<Duration>,
+    handshake_timeout: Duration,
+}
+
+impl MpiPoolBuilder {
+    /// A deadline for every task, counted from when its rank starts it: a
+    /// task still running after `timeout` fails with
+    /// [`is_timeout`](TaskError::is_timeout). An MPI rank cannot be killed,
+    /// so the rank is taken out of the pool until it answers, and the pool
+    /// says so on stderr. Default: none; a timeout too long to represent
+    /// means none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![];
+    /// let builder = stealpool::MpiPool::builder(&TASKS).task_timeout(std::time::Duration::from_secs(60));
+    /// # drop(builder);
+    /// ```
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// How long `build` waits for every worker rank to answer the handshake
+    /// (default 10 s). A rank that does not answer usually runs a `main`
+    /// that does not call [`bootstrap`](super::bootstrap) first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![];
+    /// let builder = stealpool::MpiPool::builder(&TASKS)
+    ///     .handshake_timeout(std::time::Duration::from_secs(30));
+    /// # drop(builder);
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Shakes hands with every worker rank and starts the dispatcher.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] that says which of these happened: the program was
+    /// not started by `mpirun`/`mpiexec`/`srun`; the job has one rank only;
+    /// this is not rank 0 (its `main` did not call
+    /// [`bootstrap`](super::bootstrap) first); an `MpiPool` is alive
+    /// already, or an earlier one stopped the worker ranks; a rank did not
+    /// answer the handshake in time, speaks another protocol, or was built
+    /// with a different registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![];
+    /// match stealpool::MpiPool::builder(&TASKS).build() {
+    ///     Ok(pool) => println!("{} worker ranks", pool.num_workers()),
+    ///     Err(err) => eprintln!("no MPI pool: {err}"),
+    /// }
+    /// ```
+    pub fn build(self) -> Result<MpiPool, BuildError> {
+        if !launch::under_a_launcher() {
+            return Err(BuildError::described(
+                "MpiPool needs MPI ranks: start the program with mpirun -n N (or mpiexec, or \
+                 srun under Slurm), with stealpool::mpi::bootstrap first in main",
+            ));
+        }
+        let mut session = SESSION.lock();
+        if mpi::environment::is_finalized() {
+            return Err(BuildError::described(
+                "MPI is finalized already: an MpiPool can only be built before the program exits",
+            ));
+        }
+        if !mpi::environment::is_initialized() {
+            // `bootstrap` was not called on this rank: initialize here.
+            drop(session);
+            if let Some(universe) = launch::initialize() {
+                launch::keep_until_exit(universe);
+            }
+            session = SESSION.lock();
+        }
+        let world = SimpleCommunicator::world();
+        let rank = world.rank();
+        if rank != 0 {
+            return Err(BuildError::described(format!(
+                "this is MPI rank {rank}, and only rank 0 builds an MpiPool: every rank's main \
+                 must call stealpool::mpi::bootstrap(&TASKS) first, which makes ranks 1.. \
+                 workers"
+            )));
+        }
+        let size = world.size();
+        if size < 2 {
+            return Err(BuildError::described(
+                "the MPI job has one rank only, and MpiPool needs at least one worker rank: \
+                 start it with mpirun -n 2 or more",
+            ));
+        }
+        if session.in_use {
+            return Err(BuildError::described(
+                "an MpiPool is alive already on this job",
+            ));
+        }
+        if session.stopped {
+            return Err(BuildError::described(
+                "an earlier MpiPool shut down, and with it the worker ranks: build one pool \
+                 per job",
+            ));
+        }
+        if let Err(err) = handshake(&world, self.registry, self.handshake_timeout) {
+            launch::stop_workers(&world);
+            session.stopped = true;
+            return Err(BuildError::described(err));
+        }
+        session.in_use = true;
+        drop(session);
+        let shared = Arc::new(Shared {
+            registry: self.registry,
+            task_timeout: self.task_timeout,
+            state: Mutex::new(State {
+                batches: VecDeque::new(),
+                phase: Phase::Open,
+                idle: false,
+            }),
+            work: Condvar::new(),
+            exited: Event::new(),
+        });
+        let workers = usize::try_from(size - 1).expect("a positive rank count");
+        let dispatcher = {
+            let shared = Arc::clone(&shared);
+            thread::Builder::new()
+                .name("stealpool-mpi".into())
+                .spawn(move || dispatch(&shared, workers))
+                .map_err(|err| {
+                    launch::stop_workers(&world);
+                    let mut session = SESSION.lock();
+                    session.stopped = true;
+                    session.in_use = false;
+                    BuildError::described(format!(
+                        "the OS refused to start the MPI dispatcher thread: {err}"
+                    ))
+                })?
+        };
+        Ok(MpiPool {
+            shared,
+            dispatcher: Mutex::new(Some(dispatcher)),
+            num_workers: workers,
+        })
+    }
+}
+
+impl fmt::Debug for MpiPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpiPoolBuilder")
+            .field("task_timeout", &self.task_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Says hello to every worker rank and checks each answer, within
+/// `timeout` in all.
+fn handshake(
+    world: &SimpleCommunicator,
+    registry: &Registry,
+    timeout: Duration,
+) -> Result<(), String> {
+    for rank in 1..world.size() {
+        world
+            .process_at_rank(rank)
+            .send_with_tag(&[0_u8][..], Tag::Hello as i32);
+    }
+    let deadline = Instant::now() + timeout;
+    let mut missing: Vec<i32> = (1..world.size()).collect();
+    let mut backoff = Backoff::new();
+    while !missing.is_empty() {
+        let Some(probed) = world
+            .any_process()
+            .immediate_matched_probe_with_tag(Tag::Hello as i32)
+        else {
+            if Instant::now() >= deadline {
+                let ranks: Vec<String> = missing.iter().map(i32::to_string).collect();
+                return Err(format!(
+                    "MPI rank(s) {} did not answer the handshake within {timeout:?}: does \
+                     every rank's main call stealpool::mpi::bootstrap(&TASKS) first?",
+                    ranks.join(", ")
+                ));
+            }
+            backoff.snooze();
+            continue;
+        };
+        let (bytes, status) = probed.matched_receive_vec::<u8>();
+        let rank = status.source_rank();
+        missing.retain(|&r| r != rank);
+        match message::decode::<Reply>(&bytes) {
+            Ok(Reply::Hello {
+                version,
+                fingerprint,
+                ..
+            }) => {
+                if version != wire::VERSION {
+                    return Err(format!(
+                        "MPI rank {rank} speaks protocol {version}, rank 0 {}",
+                        wire::VERSION
+                    ));
+                }
+                if fingerprint != registry.fingerprint() {
+                    return Err(format!(
+                        "MPI rank {rank} was built with a different registry (or is a \
+                         different program)"
+                    ));
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "MPI rank {rank} answered the handshake with garbage"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A worker rank, as the dispatcher sees it.
+enum Rank {
+    /// Ready for a batch.
+    Idle,
+    /// Running a batch: the promises still waiting for a reply, in order,
+    /// and the current call's deadline.
+    Busy {
+        promises: VecDeque<Box<dyn Running>>,
+        deadline: Option<Instant>,
+    },
+    /// Out of the pool after a deadline: this many replies are still due
+    /// (they are dropped); then it is back.
+    Out { due: usize },
+}
+
+/// The dispatcher thread: hands batches to idle ranks, reads replies,
+/// enforces deadlines; stops the ranks when the pool shuts down.
+fn dispatch(shared: &Shared, workers: usize) {
+    let _exit = DispatcherExit(shared);
+    let world = SimpleCommunicator::world();
+    let mut ranks: Vec<Rank> = (0..workers).map(|_| Rank::Idle).collect();
+    let mut backoff = Backoff::new();
+    loop {
+        let mut state = shared.state.lock();
+        if state.phase == Phase::Abandoned {
+            drop(state);
+            abandon(&mut ranks);
+            break;
+        }
+        while let Some(index) = ranks.iter().position(|r| matches!(r, Rank::Idle)) {
+            let Some(batch) = state.batches.pop_front() else {
+                break;
+            };
+            // Claim just before the hand-over: a task cancelled while
+            // queued is dropped here.
+            let mut promises = VecDeque::new();
+            let mut args = Vec::new();
+            for item in batch.items {
+                if let Some(running) = item.promise.claim() {
+                    promises.push_back(running);
+                    args.push(item.args);
+                }
+            }
+            if promises.is_empty() {
+                continue;
+            }
+            let request = Request::Run {
+                task: batch.task,
+                items: args,
+            };
+            match message::encode(&request) {
+                Ok(bytes) => {
+                    let rank = i32::try_from(index + 1).expect("ranks fit in i32");
+                    world
+                        .process_at_rank(rank)
+                        .send_with_tag(&bytes[..], Tag::Run as i32);
+                    ranks[index] = Rank::Busy {
+                        promises,
+                        deadline: shared.task_timeout.and_then(deadline_after),
+                    };
+                }
+                Err(err) => promise::fail_running(promises, || TaskError::serialization(&err)),
+            }
+        }
+        let busy = ranks.iter().any(|r| matches!(r, Rank::Busy { .. }));
+        let out = ranks.iter().any(|r| matches!(r, Rank::Out { .. }));
+        if !busy {
+            if state.batches.is_empty() && state.phase != Phase::Open {
+                break;
+            }
+            if !out {
+                // Every rank is idle, so nothing is queued: sleep until new
+                // work or a phase change.
+                state.idle = true;
+                state = shared.work.wait(state);
+                state.idle = false;
+                continue;
+            }
+        }
+        drop(state);
+        match world
+            .any_process()
+            .immediate_matched_probe_with_tag(Tag::Reply as i32)
+        {
+            Some(probed) => {
+                let (bytes, status) = probed.matched_receive_vec::<u8>();
+                let rank = status.source_rank();
+                let index = usize::try_from(rank - 1).expect("a worker rank");
+                on_reply(shared, &mut ranks[index], rank, &bytes);
+                backoff.reset();
+            }
+            None => {
+                enforce_deadlines(shared, &mut ranks);
+                backoff.snooze();
+            }
+        }
+    }
+    launch::stop_workers(&world);
+}
+
+/// Marks the pool's end however the dispatcher exits (a panic included),
+/// so that `shutdown` and `Drop` never wait in vain.
+struct DispatcherExit<'a>(&'a Shared);
+
+impl Drop for DispatcherExit<'_> {
+    fn drop(&mut self) {
+        {
+            let mut session = SESSION.lock();
+            session.stopped = true;
+            session.in_use = false;
+        }
+        self.0.exited.set();
+    }
+}
+
+/// One reply from `rank`: completes its next call.
+fn on_reply(shared: &Shared, state: &mut Rank, rank: i32, bytes: &[u8]) {
+    match state {
+        Rank::Busy { promises, deadline } => {
+            let Some(promise) = promises.pop_front() else {
+                return;
+            };
+            *deadline = shared.task_timeout.and_then(deadline_after);
+            let outcome = match message::decode::<Reply>(bytes) {
+                Ok(Reply::Item(outcome)) => outcome.map_err(|err| remote_error(err, rank)),
+                Ok(_) | Err(_) => Err(TaskError::serialization(format!(
+                    "MPI rank {rank} sent a reply that could not be read"
+                ))),
+            };
+            let finished = promises.is_empty();
+            promise.complete(outcome);
+            if finished {
+                *state = Rank::Idle;
+            }
+        }
+        Rank::Out { due } => {
+            *due -= 1;
+            if *due == 0 {
+                eprintln!("stealpool: MPI rank {rank} answered at last and is back in the pool");
+                *state = Rank::Idle;
+            }
+        }
+        Rank::Idle => eprintln!("stealpool: MPI rank {rank} sent a reply nobody waits for"),
+    }
+}
+
+/// Fails the current call of every rank past its deadline, and takes the
+/// rank out of the pool until its due replies arrive.
+fn enforce_deadlines(shared: &Shared, ranks: &mut [Rank]) {
+    let now = Instant::now();
+    for (index, state) in ranks.iter_mut().enumerate() {
+        let Rank::Busy { promises, deadline } = state else {
+            continue;
+        };
+        if !deadline.is_some_and(|deadline| now >= deadline) {
+            continue;
+        }
+        let rank = index + 1;
+        let timeout = shared.task_timeout.unwrap_or_default();
+        let due = promises.len();
+        let mut promises = std::mem::take(promises).into_iter();
+        if let Some(current) = promises.next() {
+            current.complete(Err(TaskError::timeout(format!(
+                "it ran past its {timeout:?} deadline on MPI rank {rank}; a rank cannot be \
+                 killed, so it is out of the pool until it answers"
+            ))));
+        }
+        // The rest of its chunk is already on that rank, behind the call
+        // that overran: it cannot be taken back.
+        promise::fail_running(promises, || {
+            TaskError::worker_lost(format!(
+                "MPI rank {rank} was taken out of the pool: an earlier call of its chunk passed \
+                 its deadline"
+            ))
+        });
+        eprintln!(
+            "stealpool: MPI rank {rank} passed a {timeout:?} task deadline and is out of the \
+             pool until it answers"
+        );
+        *state = Rank::Out { due };
+    }
+}
+
+/// `Drop` stopped waiting: every running call fails.
+fn abandon(ranks: &mut [Rank]) {
+    for (index, state) in ranks.iter_mut().enumerate() {
+        if let Rank::Busy { promises, .. } = state {
+            let rank = index + 1;
+            promise::fail_running(std::mem::take(promises), || {
+                TaskError::worker_lost(format!(
+                    "the MpiPool was dropped while MPI rank {rank} ran it (and did not finish \
+                     within 5 s)"
+                ))
+            });
+        }
+        *state = Rank::Idle;
+    }
+}
+
+/// `timeout` from now; `None` (no limit) if it is too far ahead.
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Turns a worker-side error into the task's error.
+fn remote_error(err: RemoteError, rank: i32) -> TaskError {
+    match err {
+        RemoteError::Panic {
+            message,
+            location: Some(location),
+        } => TaskError::remote_panic(message, format!("MPI rank {rank} at {location}")),
+        RemoteError::Panic { message, .. } => {
+            TaskError::remote_panic(message, format!("MPI rank {rank}"))
+        }
+        RemoteError::BadArgs(detail) | RemoteError::BadResult(detail) => {
+            TaskError::serialization(detail)
+        }
+        RemoteError::UnknownTask(index) => TaskError::serialization(format!(
+            "MPI rank {rank} has no registered function at index {index}"
+        )),
+    }
+}
