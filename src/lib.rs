@@ -83,6 +83,7 @@
 //! pool.shutdown(); // also what dropping the pool does
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod build_error;
 mod combinators;
@@ -96,6 +97,7 @@ mod latch;
 pub mod loom_hooks;
 mod pool;
 #[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
 mod sync;
 mod task;
@@ -109,6 +111,7 @@ pub use forkjoin::{Scope, Worker};
 pub use global::{current_thread_index, join, scope, spawn, submit, with_worker};
 pub use pool::{PoolStats, ThreadPool, ThreadPoolBuilder};
 #[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub use process::{ProcessPool, ProcessPoolBuilder};
 pub use task::{Task, TaskError};
 
