@@ -83,6 +83,7 @@
 //! pool.shutdown(); // also what dropping the pool does
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod build_error;
 mod combinators;
@@ -98,6 +99,7 @@ pub mod loom_hooks;
 pub mod mpi;
 mod pool;
 #[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
 mod sync;
 mod task;
@@ -116,6 +118,7 @@ pub use global::{
 pub use mpi::{MpiPool, MpiPoolBuilder};
 pub use pool::{PoolStats, ThreadPool, ThreadPoolBuilder};
 #[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub use process::{ProcessPool, ProcessPoolBuilder};
 pub use task::{Task, TaskError};
 

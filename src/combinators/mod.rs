@@ -29,6 +29,30 @@ mod map;
 pub use map::Map;
 
 /// When [`wait`] returns (Python's `return_when`).
+///
+/// # Examples
+///
+/// ```
+/// use stealpool::{wait, Event, ThreadPool, WaitFor};
+///
+/// static GATE: Event = Event::new();
+/// let pool = ThreadPool::new(2).unwrap();
+/// let tasks = vec![
+///     pool.submit(|| {
+///         GATE.wait(); // runs until the gate opens
+///         1
+///     }),
+///     pool.submit(|| -> i32 { panic!("boom") }),
+/// ];
+/// // `FirstPanic` returns once a task has panicked, while the other still runs.
+/// let result = wait(&tasks, WaitFor::FirstPanic, None);
+/// assert_eq!((result.done, result.pending), (vec![1], vec![0]));
+///
+/// GATE.set();
+/// // `AllCompleted` waits for the rest.
+/// let result = wait(&tasks, WaitFor::AllCompleted, None);
+/// assert_eq!((result.done, result.pending), (vec![0, 1], vec![]));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[doc(alias = "return_when")]
 pub enum WaitFor {
@@ -46,6 +70,46 @@ pub enum WaitFor {
 
 /// What [`wait`] found: indices into its slice, each in exactly one list,
 /// in ascending order.
+///
+/// # Examples
+///
+/// Take the finished tasks' results and keep waiting on the rest:
+///
+/// ```
+/// use std::time::Duration;
+/// use stealpool::{wait, Event, ThreadPool, WaitFor, WaitResult};
+///
+/// static GATE: Event = Event::new();
+/// let pool = ThreadPool::new(2).unwrap();
+/// let mut tasks: Vec<_> = (0..3)
+///     .map(|i| {
+///         pool.submit(move || {
+///             if i == 1 {
+///                 GATE.wait(); // task 1 runs until the gate opens
+///             }
+///             i * 10
+///         })
+///     })
+///     .collect();
+/// tasks[0].wait();
+/// tasks[2].wait();
+///
+/// let WaitResult { done, pending } =
+///     wait(&tasks, WaitFor::AllCompleted, Some(Duration::from_millis(10)));
+/// assert_eq!((&done[..], &pending[..]), (&[0, 2][..], &[1][..]));
+///
+/// // Indices stay valid while `tasks` is unchanged: remove from the back.
+/// let mut results: Vec<i32> = done
+///     .iter()
+///     .rev()
+///     .map(|&i| tasks.remove(i).join().unwrap())
+///     .collect();
+/// results.reverse();
+/// assert_eq!(results, [0, 20]);
+///
+/// GATE.set();
+/// assert_eq!(tasks.pop().unwrap().join().unwrap(), 10);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WaitResult {
     /// The tasks that were done (finished, panicked, cancelled or rejected).

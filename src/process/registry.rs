@@ -338,6 +338,7 @@ pub fn __types<A, R>(_f: fn(A) -> R) -> (&'static str, &'static str) {
 /// static TASKS: stealpool::process::Registry = stealpool::registry![add];
 /// assert_eq!(TASKS.len(), 1);
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 #[macro_export]
 macro_rules! registry {
     ($($function:path),* $(,)?) => {{
@@ -365,6 +366,7 @@ macro_rules! registry {
 /// let sq = stealpool::remote!(square);
 /// let _: stealpool::process::Remote<u64, u64> = sq;
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 #[macro_export]
 macro_rules! remote {
     ($function:path) => {
