@@ -96,6 +96,7 @@ mod latch;
 #[doc(hidden)]
 pub mod loom_hooks;
 #[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 pub mod mpi;
 mod pool;
 #[cfg(feature = "process")]
@@ -115,6 +116,7 @@ pub use global::{
     with_worker,
 };
 #[cfg(feature = "mpi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mpi")))]
 pub use mpi::{MpiPool, MpiPoolBuilder};
 pub use pool::{PoolStats, ThreadPool, ThreadPoolBuilder};
 #[cfg(feature = "process")]

@@ -8,7 +8,7 @@ use mpi::traits::*;
 use mpi::Threading;
 
 use super::message::Tag;
-use crate::sync::Mutex;
+use crate::sync::{Instant, Mutex};
 
 /// The environment variables by which a launcher tells a process its rank:
 /// Open MPI's `mpirun`, MPICH's and Intel's `mpiexec` (PMI), PMIx, Slurm.
@@ -107,18 +107,25 @@ pub(crate) fn stop_workers(world: &SimpleCommunicator) {
 /// ranks use no CPU to speak of (mpi4py's `MPI4PY_FUTURES_BACKOFF` idea).
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_millis(1);
 
-/// A poller's back-off: yields for the first looks, then sleeps, doubling
-/// up to [`MAX_BACKOFF`].
+/// How long a poller yields between looks before it starts to sleep: a
+/// reply or a next request usually comes within it.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// The first sleep after the spin; it doubles up to [`MAX_BACKOFF`].
+const FIRST_SLEEP: Duration = Duration::from_micros(50);
+
+/// A poller's back-off: yields for [`SPIN`] after the last message, then
+/// sleeps, doubling up to [`MAX_BACKOFF`].
 pub(crate) struct Backoff {
-    looks: u32,
+    since: Instant,
     sleep: Duration,
 }
 
 impl Backoff {
     pub(crate) fn new() -> Backoff {
         Backoff {
-            looks: 0,
-            sleep: Duration::from_micros(20),
+            since: Instant::now(),
+            sleep: FIRST_SLEEP,
         }
     }
 
@@ -129,8 +136,7 @@ impl Backoff {
 
     /// Nothing arrived: give the CPU away for a while.
     pub(crate) fn snooze(&mut self) {
-        self.looks += 1;
-        if self.looks < 64 {
+        if self.since.elapsed() < SPIN {
             std::thread::yield_now();
         } else {
             std::thread::sleep(self.sleep);

@@ -25,6 +25,9 @@ use crate::task::{self, Task, TaskError};
 /// How long `build` waits for every worker rank's hello, by default.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an idle dispatcher watches the queue before it sleeps.
+const IDLE_SPIN: Duration = Duration::from_micros(100);
+
 /// How long `Drop` lets running tasks finish before it stops waiting.
 const DROP_GRACE: Duration = Duration::from_secs(5);
 
@@ -637,6 +640,8 @@ fn dispatch(shared: &Shared, workers: usize) {
                         promises,
                         deadline: shared.task_timeout.and_then(deadline_after),
                     };
+                    // A reply is due soon: poll fast again.
+                    backoff.reset();
                 }
                 Err(err) => promise::fail_running(promises, || TaskError::serialization(&err)),
             }
@@ -648,11 +653,30 @@ fn dispatch(shared: &Shared, workers: usize) {
                 break;
             }
             if !out {
-                // Every rank is idle, so nothing is queued: sleep until new
-                // work or a phase change.
-                state.idle = true;
-                state = shared.work.wait(state);
-                state.idle = false;
+                // Every rank is idle, so nothing is queued. Watch the queue
+                // a little (a caller that just got a result often submits
+                // the next call at once, and a wake-up on a loaded machine
+                // costs more than the whole round trip), then sleep until
+                // new work or a phase change.
+                drop(state);
+                let spun = Instant::now();
+                let mut state = loop {
+                    let state = shared.state.lock();
+                    if !state.batches.is_empty()
+                        || state.phase != Phase::Open
+                        || spun.elapsed() >= IDLE_SPIN
+                    {
+                        break state;
+                    }
+                    drop(state);
+                    thread::yield_now();
+                };
+                if state.batches.is_empty() && state.phase == Phase::Open {
+                    state.idle = true;
+                    state = shared.work.wait(state);
+                    state.idle = false;
+                }
+                drop(state);
                 continue;
             }
         }
