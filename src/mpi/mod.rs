@@ -64,6 +64,14 @@
 //! so the `ProcessPool`'s crash isolation cannot be had here; run crash-prone
 //! code in a `ProcessPool` inside each rank if it must be survived.
 //!
+//! The communicator keeps MPI's default error handler
+//! (`MPI_ERRORS_ARE_FATAL`) on purpose: the `mpi` crate's calls do not
+//! report MPI's error codes, so `MPI_ERRORS_RETURN` would turn a failed send
+//! into a reply that never comes, a hang where today the job ends with the
+//! MPI library's own message. What can fail without ending the job fails
+//! its task instead: a panic, a deadline, arguments or results that do not
+//! (de)serialize or exceed their limits.
+//!
 //! # Why MPI, and not a transport of our own
 //!
 //! Every cluster already runs MPI: its launchers place ranks on hosts, its
