@@ -4,10 +4,13 @@
 use std::fmt;
 use std::io;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::process::{kill_process, Pid as OsPid, Signal};
 
 use super::wire::{self, FrameReader, ReadError, Reply, Request, ENV_PARENT, ENV_WORKER};
 use crate::sync::{Arc, Instant, Mutex};
@@ -171,13 +174,12 @@ impl Pid {
     pub(crate) fn kill(&self) {
         let mut state = self.0.lock();
         if let PidState::Live(pid) = *state {
-            if let Ok(pid) = libc::pid_t::try_from(pid) {
-                // SAFETY: kill takes plain integers. The pid is not reaped
-                // (hence not recycled) while it is published, and we hold the
-                // lock under which its owner unpublishes it before reaping.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
+            // The pid is not reaped (hence not recycled) while it is
+            // published, and we hold the lock under which its owner
+            // unpublishes it before reaping. A failure (it exited already)
+            // needs nothing done.
+            if let Some(pid) = i32::try_from(pid).ok().and_then(OsPid::from_raw) {
+                let _ = kill_process(pid, Signal::KILL);
             }
         }
         *state = PidState::Killed;
@@ -224,7 +226,7 @@ impl Child {
         let requests = process.stdin.take().expect("piped stdin");
         // Written with deadlines and liveness checks (`send`): a write that
         // would block returns at once instead.
-        let nonblocking = wire::set_nonblocking(requests.as_raw_fd());
+        let nonblocking = wire::set_nonblocking(requests.as_fd());
         let requests = Some(requests);
         let replies = FrameReader::new(process.stdout.take().expect("piped stdout"));
         let mut child = Child {
@@ -349,7 +351,7 @@ impl Child {
             let slice = Instant::now() + LIVENESS_CHECK;
             let until = deadline.map_or(slice, |deadline| deadline.min(slice));
             let ready =
-                wire::wait_writable(requests.as_raw_fd(), until).map_err(|_| SendError::Gone)?;
+                wire::wait_writable(requests.as_fd(), until).map_err(|_| SendError::Gone)?;
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(SendError::TimedOut);
             }
@@ -450,7 +452,7 @@ const REAPED_BY_THE_KERNEL: &str = "exited (its status is unknown: SIGCHLD is ig
 /// Whether `err` is `ECHILD`: the process is not (or no longer) our child
 /// to wait for; with SIGCHLD ignored, that means it exited.
 fn is_no_child(err: &io::Error) -> bool {
-    err.raw_os_error() == Some(libc::ECHILD)
+    err.raw_os_error() == Some(Errno::CHILD.raw_os_error())
 }
 
 /// Describes how a process ended.
@@ -465,16 +467,16 @@ fn describe(status: ExitStatus) -> String {
 }
 
 fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGPIPE => "SIGPIPE",
+    match Signal::from_named_raw(signal) {
+        Some(Signal::ABORT) => "SIGABRT",
+        Some(Signal::SEGV) => "SIGSEGV",
+        Some(Signal::KILL) => "SIGKILL",
+        Some(Signal::BUS) => "SIGBUS",
+        Some(Signal::ILL) => "SIGILL",
+        Some(Signal::FPE) => "SIGFPE",
+        Some(Signal::TERM) => "SIGTERM",
+        Some(Signal::INT) => "SIGINT",
+        Some(Signal::PIPE) => "SIGPIPE",
         _ => "signal",
     }
 }

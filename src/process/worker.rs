@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::registry::Registry;
@@ -83,33 +83,30 @@ struct Channel {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct FdIdentity {
     fd: RawFd,
-    dev: libc::dev_t,
-    ino: libc::ino_t,
+    dev: u64,
+    ino: u64,
 }
 
 impl FdIdentity {
-    /// What `fd` refers to now, if it is open.
-    fn of(fd: RawFd) -> Option<FdIdentity> {
-        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: fstat writes one `stat` into the buffer we pass, which is
-        // large enough and outlives the call.
-        if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
-            return None;
-        }
-        // SAFETY: fstat succeeded, so it initialised the buffer.
-        let stat = unsafe { stat.assume_init() };
+    /// What `file`'s descriptor refers to now, if it is open.
+    fn of(file: impl AsFd) -> Option<FdIdentity> {
+        let fd = file.as_fd();
+        let stat = rustix::fs::fstat(fd).ok()?;
         Some(FdIdentity {
-            fd,
-            dev: stat.st_dev,
-            ino: stat.st_ino,
+            fd: fd.as_raw_fd(),
+            // `dev_t` and `ino_t` are at most 64 bits wide on every Unix.
+            #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+            dev: stat.st_dev as u64,
+            #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+            ino: stat.st_ino as u64,
         })
     }
 
-    /// Whether the descriptor still refers to the same file: a task that
-    /// closed it (daemon-style code closes every descriptor) and opened a
-    /// file that got the same number must not receive a protocol frame.
-    fn still_ours(self) -> bool {
-        FdIdentity::of(self.fd) == Some(self)
+    /// Whether `file`'s descriptor still refers to the same file: a task
+    /// that closed it (daemon-style code closes every descriptor) and opened
+    /// a file that got the same number must not receive a protocol frame.
+    fn still_ours(self, file: impl AsFd) -> bool {
+        FdIdentity::of(file) == Some(self)
     }
 }
 
@@ -117,39 +114,19 @@ impl FdIdentity {
 /// that daemon-style code closes and reuses (0..=10 and the like), and
 /// within the descriptor limit.
 fn protocol_fd_floor() -> RawFd {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into the struct we pass.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur
-    } else {
-        256
-    };
+    // `None`: no limit (RLIM_INFINITY). getrlimit cannot fail for
+    // RLIMIT_NOFILE, so rustix returns the value directly.
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
     let half = RawFd::try_from(soft / 2).unwrap_or(RawFd::MAX);
     half.clamp(3, 1000)
 }
 
 /// Duplicates `fd` to a new close-on-exec descriptor at `floor` or above.
-fn dup_private(fd: RawFd, floor: RawFd) -> io::Result<File> {
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads its integer arguments.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a descriptor we just created and own alone.
-    Ok(unsafe { File::from_raw_fd(new) })
-}
-
-/// `dup2(from, to)`.
-fn redirect(from: RawFd, to: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 only reads its integer arguments; `to` is a standard
-    // descriptor whose previous file we deliberately replace.
-    if unsafe { libc::dup2(from, to) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+fn dup_private(fd: impl AsFd, floor: RawFd) -> io::Result<File> {
+    let new: OwnedFd = rustix::io::fcntl_dupfd_cloexec(fd, floor)?;
+    Ok(File::from(new))
 }
 
 impl Channel {
@@ -158,16 +135,15 @@ impl Channel {
     /// reads stdin or prints cannot corrupt a frame.
     fn take_stdio() -> io::Result<Channel> {
         let floor = protocol_fd_floor();
-        let requests = dup_private(0, floor)?;
-        let replies = dup_private(1, floor)?;
+        let requests = dup_private(io::stdin(), floor)?;
+        let replies = dup_private(io::stdout(), floor)?;
         let identity = |file: &File| {
-            FdIdentity::of(file.as_raw_fd())
-                .ok_or_else(|| io::Error::other("a protocol descriptor vanished"))
+            FdIdentity::of(file).ok_or_else(|| io::Error::other("a protocol descriptor vanished"))
         };
         let (requests_id, replies_id) = (identity(&requests)?, identity(&replies)?);
         let null = File::open("/dev/null")?;
-        redirect(null.as_raw_fd(), 0)?;
-        redirect(2, 1)?;
+        rustix::stdio::dup2_stdin(&null)?;
+        rustix::stdio::dup2_stdout(io::stderr())?;
         Ok(Channel {
             requests: FrameReader::new(requests),
             replies,
@@ -179,7 +155,7 @@ impl Channel {
     /// Sends `reply` unless a task took the reply descriptor over (then the
     /// channel is broken: `false`, and nothing is written).
     fn send(&mut self, reply: &Reply) -> bool {
-        self.replies_id.still_ours() && wire::send(&mut self.replies, reply).is_ok()
+        self.replies_id.still_ours(&self.replies) && wire::send(&mut self.replies, reply).is_ok()
     }
 
     /// The worker loop; returns the exit code.
@@ -195,7 +171,7 @@ impl Channel {
             return EXIT_PROTOCOL;
         }
         loop {
-            if !self.requests_id.still_ours() {
+            if !self.requests_id.still_ours(self.requests.source()) {
                 // A task closed the request pipe (and maybe opened a file
                 // on its number): reading would consume the user's file.
                 return EXIT_PROTOCOL;
@@ -309,15 +285,12 @@ fn install_panic_hook() {
 fn die_with_parent(parent: Option<u32>) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        // SAFETY: prctl(PR_SET_PDEATHSIG) takes plain integers.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-        }
+        // Best effort, as before: the pipe's end of file covers a failure.
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     }
     if let Some(parent) = parent {
-        // SAFETY: getppid has no preconditions.
-        let actual = unsafe { libc::getppid() };
-        if u32::try_from(actual).ok() != Some(parent) {
+        if std::os::unix::process::parent_id() != parent {
             std::process::exit(EXIT_PROTOCOL);
         }
     }
