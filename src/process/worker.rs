@@ -1,6 +1,7 @@
 //! The worker side: [`bootstrap`] and the loop a worker process runs.
 
-use std::cell::RefCell;
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -190,7 +191,7 @@ impl Channel {
             };
             match request {
                 Request::Init { task, args } => {
-                    let reply = match run(registry, task, &args) {
+                    let reply = match running(Running::Initializer, || run(registry, task, &args)) {
                         Ok(_) => Reply::Ready,
                         Err(err) => Reply::InitFailed(describe(registry, task, &err)),
                     };
@@ -205,7 +206,8 @@ impl Channel {
                 }
                 Request::Run { task, items } => {
                     for args in items {
-                        let reply = Reply::Item(run(registry, task, &args));
+                        let reply =
+                            Reply::Item(running(Running::Task, || run(registry, task, &args)));
                         if !self.send(&reply) {
                             return EXIT_PROTOCOL;
                         }
@@ -255,27 +257,90 @@ fn describe(registry: &Registry, task: u32, err: &RemoteError) -> String {
     }
 }
 
+/// What the worker loop's thread is running, for the panic report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Running {
+    /// A task: its panic fails the task, and the worker goes on.
+    Task,
+    /// The pool's initializer: its panic fails the worker's start.
+    Initializer,
+}
+
 thread_local! {
     /// Where the last panic on this thread happened (set by the hook).
     static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// What the worker loop runs now; `None` on other threads (a thread a
+    /// task spawned) and between calls.
+    static RUNNING: Cell<Option<Running>> = const { Cell::new(None) };
 }
 
-/// Records each panic's location for the reply, then lets the previous hook
-/// print it (to stderr, which is the parent's).
+/// Runs `f` with [`RUNNING`] set to `what`.
+fn running<R>(what: Running, f: impl FnOnce() -> R) -> R {
+    RUNNING.with(|running| running.set(Some(what)));
+    let result = f();
+    RUNNING.with(|running| running.set(None));
+    result
+}
+
+/// Records each panic's location for the reply, and reports the panic on
+/// stderr (the parent's terminal) as the worker's, not as `thread 'main'
+/// panicked`, which reads as if the parent had crashed.
 fn install_panic_hook() {
-    let previous = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        if let Some(location) = info.location() {
-            let text = format!(
+    panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|location| {
+            format!(
                 "{}:{}:{}",
                 location.file(),
                 location.line(),
                 location.column()
-            );
-            LAST_PANIC_LOCATION.with(|last| *last.borrow_mut() = Some(text));
+            )
+        });
+        if let Some(location) = &location {
+            LAST_PANIC_LOCATION.with(|last| *last.borrow_mut() = Some(location.clone()));
         }
-        previous(info);
+        let thread = std::thread::current();
+        let report = panic_report(
+            std::process::id(),
+            RUNNING.with(Cell::get),
+            thread.name(),
+            location.as_deref(),
+            panic_message(info.payload()).as_deref(),
+        );
+        // As the default hook: a backtrace when RUST_BACKTRACE asks for one.
+        let backtrace = Backtrace::capture();
+        if backtrace.status() == BacktraceStatus::Captured {
+            eprintln!("{report}\n{backtrace}");
+        } else {
+            eprintln!("{report}");
+        }
     }));
+}
+
+/// The line a worker prints for a panic: its pid, what panicked, where, the
+/// message, and what becomes of it.
+fn panic_report(
+    pid: u32,
+    running: Option<Running>,
+    thread: Option<&str>,
+    location: Option<&str>,
+    message: Option<&str>,
+) -> String {
+    let at = location.map_or_else(String::new, |location| format!(" at {location}"));
+    let message = message.unwrap_or("a panic whose payload is not a string");
+    match running {
+        Some(Running::Task) => format!(
+            "stealpool worker process {pid}: a task panicked{at}: {message} \
+             (the task fails with is_panic(); the pool goes on)"
+        ),
+        Some(Running::Initializer) => format!(
+            "stealpool worker process {pid}: the initializer panicked{at}: {message} \
+             (this worker does not start; the pool reports why)"
+        ),
+        None => format!(
+            "stealpool worker process {pid}: thread '{}' panicked{at}: {message}",
+            thread.unwrap_or("<unnamed>")
+        ),
+    }
 }
 
 /// Asks the kernel to kill this worker when the thread that spawned it (a
@@ -293,5 +358,32 @@ fn die_with_parent(parent: Option<u32>) {
         if std::os::unix::process::parent_id() != parent {
             std::process::exit(EXIT_PROTOCOL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{panic_report, Running};
+
+    #[test]
+    fn panic_report_names_the_worker_and_the_outcome() {
+        assert_eq!(
+            panic_report(
+                1234,
+                Some(Running::Task),
+                Some("main"),
+                Some("src/x.rs:3:5"),
+                Some("boom")
+            ),
+            "stealpool worker process 1234: a task panicked at src/x.rs:3:5: boom \
+             (the task fails with is_panic(); the pool goes on)"
+        );
+        let init = panic_report(7, Some(Running::Initializer), None, None, None);
+        assert!(init.starts_with("stealpool worker process 7: the initializer panicked: a panic"));
+        let other = panic_report(7, None, Some("helper"), Some("a.rs:1:1"), Some("x"));
+        assert_eq!(
+            other,
+            "stealpool worker process 7: thread 'helper' panicked at a.rs:1:1: x"
+        );
     }
 }
