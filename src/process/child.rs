@@ -82,6 +82,9 @@ pub(crate) enum StartError {
     /// The program did not answer the handshake: it does not call
     /// `bootstrap` first, or it crashed before.
     NoBootstrap(String),
+    /// The program wrote text to its stdout before the handshake (libtest's
+    /// harness does: "running 1 test"); the start of that text.
+    WroteToStdout(String),
     /// The worker was built with another registry or protocol.
     Mismatch(String),
     /// The initializer failed.
@@ -106,6 +109,14 @@ impl fmt::Display for StartError {
                 f,
                 "the worker program did not complete the handshake ({detail}); \
                  does its main call stealpool::process::bootstrap first?"
+            ),
+            StartError::WroteToStdout(text) => write!(
+                f,
+                "the worker program wrote to stdout before the handshake ({text:?}): \
+                 libtest's harness does this, so a #[test] binary cannot serve as workers; \
+                 use a `harness = false` test target whose main calls \
+                 stealpool::process::bootstrap first, or point .program(..) at a binary \
+                 that does (see the process module docs, \"Under cargo test\")"
             ),
             StartError::Mismatch(detail) => write!(f, "the worker was refused: {detail}"),
             StartError::InitFailed(detail) => {
@@ -268,7 +279,13 @@ impl Child {
             }
             ReadError::Io(err) => StartError::NoBootstrap(err.to_string()),
         };
-        match self.replies.recv::<Reply>(Some(deadline), MAX_HELLO) {
+        let hello = self.replies.recv::<Reply>(Some(deadline), MAX_HELLO);
+        if !matches!(hello, Ok(Reply::Hello { .. })) {
+            if let Some(text) = text_before_handshake(self.replies.pending()) {
+                return Err(StartError::WroteToStdout(text));
+            }
+        }
+        match hello {
             Ok(Reply::Hello {
                 version,
                 pid: _,
@@ -442,6 +459,29 @@ impl Drop for Child {
     fn drop(&mut self) {
         self.finish(true);
     }
+}
+
+/// The first line of `bytes`, if they read as text: what a program that
+/// printed before the handshake wrote (a frame's header is a little-endian
+/// length, whose bytes are rarely all printable).
+fn text_before_handshake(bytes: &[u8]) -> Option<String> {
+    /// The most of the text quoted in the error.
+    const QUOTE: usize = 60;
+    let bytes = &bytes[..bytes.len().min(4 * QUOTE)];
+    // A cut may split a character: decode the valid prefix only.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).ok()?,
+    };
+    if text.trim().is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_control() && !c.is_ascii_whitespace())
+    {
+        return None;
+    }
+    let line = text.lines().map(str::trim).find(|line| !line.is_empty())?;
+    Some(line.chars().take(QUOTE).collect())
 }
 
 /// How a worker ended that the kernel reaped before we could (the parent

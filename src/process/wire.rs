@@ -224,6 +224,12 @@ impl<R: Read + AsFd> FrameReader<R> {
         &self.source
     }
 
+    /// The bytes read but not yet consumed (the start of what the other side
+    /// wrote, after a frame that did not decode).
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
     /// Reads and decodes the next message, waiting until `deadline` at most
     /// (forever if `None`); frames over `max` bytes are refused unread.
     pub(crate) fn recv<M: for<'de> Deserialize<'de>>(
