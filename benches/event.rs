@@ -1,6 +1,8 @@
 //! Event benchmarks, side by side with the peers people would pick instead.
 //!
 //! Guards against: a slower wake-up handshake than a `Mutex`+`Condvar` flag,
+//! a slower sleep-and-wake through the futex backend (the asleep ping-pong;
+//! run it under `--cfg stealpool_emulated_futex` too for the parking lot),
 //! crossbeam's `Parker` or the `event-listener` crate (ping-pong), and any
 //! cost on the uncontended fast paths (`set`, `clear`, `is_set`, `wait` on a
 //! set event), which the pool's hot paths will lean on.
@@ -136,6 +138,53 @@ fn ping_pong<S: Signal>(rounds: u64) -> Duration {
     elapsed
 }
 
+/// How long each side works (busy) before it signals, in the asleep
+/// ping-pong: past the Event's spin budget (20 µs), so every wait ends in the
+/// futex and every signal wakes a sleeper.
+const ASLEEP_DELAY: Duration = Duration::from_micros(100);
+
+/// Busy-waits for `d` (a sleep would hand the CPU to the peer and blur what
+/// is measured).
+fn busy(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// As [`ping_pong`], but each side works [`ASLEEP_DELAY`] before it signals,
+/// so the other is asleep in the futex (or the peer's own blocking wait) by
+/// then. Returns the time taken less the work: the cost of two sleeps and
+/// two wakes per round trip. This is the bench that exercises the futex
+/// backend (`--cfg stealpool_emulated_futex` switches it to the parking lot).
+fn ping_pong_asleep<S: Signal>(rounds: u64) -> Duration {
+    let ping = Arc::new(S::new());
+    let pong = Arc::new(S::new());
+    let ready = Arc::new(Barrier::new(2));
+    let peer = {
+        let (ping, pong, ready) = (Arc::clone(&ping), Arc::clone(&pong), Arc::clone(&ready));
+        thread::spawn(move || {
+            ready.wait();
+            for _ in 0..rounds {
+                ping.wait();
+                busy(ASLEEP_DELAY);
+                pong.signal();
+            }
+        })
+    };
+    ready.wait();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        busy(ASLEEP_DELAY);
+        ping.signal();
+        pong.wait();
+    }
+    let elapsed = start.elapsed();
+    peer.join().unwrap();
+    let work = ASLEEP_DELAY * 2 * u32::try_from(rounds).unwrap_or(u32::MAX);
+    elapsed.saturating_sub(work)
+}
+
 /// `crossbeam_utils::sync::Parker` pairs: each side parks on its own parker
 /// and unparks the other's.
 fn ping_pong_parker(rounds: u64) -> Duration {
@@ -180,6 +229,21 @@ fn bench_ping_pong(c: &mut Criterion) {
     group.bench_function("crossbeam_parker", |b| b.iter_custom(ping_pong_parker));
     group.bench_function("event_listener", |b| {
         b.iter_custom(ping_pong::<ListenerFlag>)
+    });
+    group.finish();
+}
+
+fn bench_ping_pong_asleep(c: &mut Criterion) {
+    let mut group = c.benchmark_group("event_ping_pong_asleep");
+    group
+        .sample_size(SAMPLES)
+        .warm_up_time(WARM_UP)
+        .measurement_time(MEASURE);
+    group.bench_function("stealpool_event", |b| {
+        b.iter_custom(ping_pong_asleep::<stealpool::Event>)
+    });
+    group.bench_function("mutex_condvar", |b| {
+        b.iter_custom(ping_pong_asleep::<CondvarFlag>)
     });
     group.finish();
 }
@@ -270,5 +334,10 @@ fn bench_uncontended(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_ping_pong, bench_uncontended);
+criterion_group!(
+    benches,
+    bench_ping_pong,
+    bench_ping_pong_asleep,
+    bench_uncontended
+);
 criterion_main!(benches);

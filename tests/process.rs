@@ -334,6 +334,10 @@ const USE_OTHER: &str = "STEALPOOL_TEST_OTHER_REGISTRY";
 /// be killed (for the parent-death test).
 const PARENT_MODE: &str = "STEALPOOL_TEST_PARENT_MODE";
 
+/// Set to make this binary run one panicking task on a pool and print the
+/// worker's pid (for the panic report test; stderr is the test's to read).
+const PANIC_REPORT_MODE: &str = "STEALPOOL_TEST_PANIC_REPORT";
+
 /// Set in the environment of a copy of this binary that ignores SIGCHLD
 /// and recycles workers (for the `ECHILD` test).
 const SIGCHLD_IGNORED_MODE: &str = "STEALPOOL_TEST_SIGCHLD_IGNORED";
@@ -349,6 +353,9 @@ fn main() {
     }
     if std::env::var_os(SIGCHLD_IGNORED_MODE).is_some() {
         return sigchld_ignored_mode();
+    }
+    if std::env::var_os(PANIC_REPORT_MODE).is_some() {
+        return panic_report_mode();
     }
     run_tests();
 }
@@ -1388,6 +1395,84 @@ fn sigchld_ignored_mode() {
     println!("5 tasks on {} workers", pids.len());
 }
 
+/// Issue 12: a worker's panic reached the parent's terminal as `thread
+/// 'main' panicked at ..`, which read as if the parent had crashed. A copy
+/// of this binary runs one panicking task; its stderr (which its worker
+/// shares) must name the worker's pid and say the pool went on.
+fn a_worker_panic_is_reported_as_the_workers() {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe)
+        .env(PANIC_REPORT_MODE, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: the child's pool has one quick task, but a hang must fail.
+    assert!(
+        wait_until(Duration::from_secs(20), || matches!(
+            child.try_wait(),
+            Ok(Some(_))
+        )),
+        "the panic-report child did not exit"
+    );
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{out:?}");
+    let worker: u32 = stdout.trim().parse().expect("the worker's pid");
+    let expected =
+        format!("stealpool worker process {worker}: a task panicked at tests/process.rs:");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(
+        stderr.contains(
+            ": the report test panics (the task fails with is_panic(); the pool goes on)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("thread 'main' panicked"), "{stderr}");
+}
+
+/// The body of `a_worker_panic_is_reported_as_the_workers`, in its own
+/// process (its workers' stderr is its own).
+fn panic_report_mode() {
+    let pool = pool(1);
+    let worker = pool.submit(remote!(pid), ()).join().unwrap();
+    let err = err_of(pool.submit(remote!(panic_now), "the report test panics".to_owned()));
+    assert!(err.is_panic(), "{err}");
+    // The same worker goes on.
+    assert_eq!(pool.submit(remote!(pid), ()).join().unwrap(), worker);
+    drop(pool);
+    println!("{worker}");
+}
+
+/// Issue 12: under libtest's harness, the test binary prints "running 1
+/// test" before `bootstrap` can answer, and the error blamed `bootstrap`.
+/// A program that prints first must get an error that says so.
+fn a_worker_that_prints_first_names_stdout_in_the_build_error() {
+    let script =
+        std::env::temp_dir().join(format!("stealpool-prints-first-{}", std::process::id()));
+    std::fs::write(&script, "#!/bin/sh\necho 'running 1 test'\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let started = Instant::now();
+    let result = ProcessPool::builder(&TASKS)
+        .num_workers(1)
+        .program(&script)
+        .build();
+    let _ = std::fs::remove_file(&script);
+    let text = result
+        .expect_err("a program that prints first cannot be a worker")
+        .to_string();
+    assert!(text.contains("stdout"), "{text}");
+    assert!(text.contains("running 1 test"), "{text}");
+    assert!(text.contains("harness = false"), "{text}");
+    // It failed on the text, without waiting for the handshake timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// The parent of `workers_exit_when_the_parent_dies`: a pool of 2, one
 /// worker busy forever, one idle; prints both pids, then waits to be killed.
 fn parent_mode() {
@@ -1455,6 +1540,8 @@ const TESTS: &[Test] = tests![
     two_callbacks_shut_down_at_once,
     kill_runs_cancel_callbacks_after_killing,
     a_worker_without_bootstrap_cannot_build_pools,
+    a_worker_panic_is_reported_as_the_workers,
+    a_worker_that_prints_first_names_stdout_in_the_build_error,
     crash_loop_breaks_the_pool,
     workers_exit_when_the_parent_dies,
 ];

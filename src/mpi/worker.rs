@@ -85,7 +85,7 @@ fn serve(world: &SimpleCommunicator, registry: &'static Registry) -> i32 {
             Some(Tag::Run) => match message::decode::<Request>(&bytes) {
                 Ok(Request::Run { task, items }) => {
                     for args in items {
-                        let outcome = process_worker::run(registry, task, &args);
+                        let outcome = process_worker::run_task(registry, task, &args);
                         send(world, Tag::Reply, &Reply::Item(outcome));
                     }
                 }

@@ -4,10 +4,13 @@
 use std::fmt;
 use std::io;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::process::{kill_process, Pid as OsPid, Signal};
 
 use super::wire::{self, FrameReader, ReadError, Reply, Request, ENV_PARENT, ENV_WORKER};
 use crate::sync::{Arc, Instant, Mutex};
@@ -79,6 +82,9 @@ pub(crate) enum StartError {
     /// The program did not answer the handshake: it does not call
     /// `bootstrap` first, or it crashed before.
     NoBootstrap(String),
+    /// The program wrote text to its stdout before the handshake (libtest's
+    /// harness does: "running 1 test"); the start of that text.
+    WroteToStdout(String),
     /// The worker was built with another registry or protocol.
     Mismatch(String),
     /// The initializer failed.
@@ -103,6 +109,14 @@ impl fmt::Display for StartError {
                 f,
                 "the worker program did not complete the handshake ({detail}); \
                  does its main call stealpool::process::bootstrap first?"
+            ),
+            StartError::WroteToStdout(text) => write!(
+                f,
+                "the worker program wrote to stdout before the handshake ({text:?}): \
+                 libtest's harness does this, so a #[test] binary cannot serve as workers; \
+                 use a `harness = false` test target whose main calls \
+                 stealpool::process::bootstrap first, or point .program(..) at a binary \
+                 that does (see the process module docs, \"Under cargo test\")"
             ),
             StartError::Mismatch(detail) => write!(f, "the worker was refused: {detail}"),
             StartError::InitFailed(detail) => {
@@ -171,13 +185,12 @@ impl Pid {
     pub(crate) fn kill(&self) {
         let mut state = self.0.lock();
         if let PidState::Live(pid) = *state {
-            if let Ok(pid) = libc::pid_t::try_from(pid) {
-                // SAFETY: kill takes plain integers. The pid is not reaped
-                // (hence not recycled) while it is published, and we hold the
-                // lock under which its owner unpublishes it before reaping.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
+            // The pid is not reaped (hence not recycled) while it is
+            // published, and we hold the lock under which its owner
+            // unpublishes it before reaping. A failure (it exited already)
+            // needs nothing done.
+            if let Some(pid) = i32::try_from(pid).ok().and_then(OsPid::from_raw) {
+                let _ = kill_process(pid, Signal::KILL);
             }
         }
         *state = PidState::Killed;
@@ -224,7 +237,7 @@ impl Child {
         let requests = process.stdin.take().expect("piped stdin");
         // Written with deadlines and liveness checks (`send`): a write that
         // would block returns at once instead.
-        let nonblocking = wire::set_nonblocking(requests.as_raw_fd());
+        let nonblocking = wire::set_nonblocking(requests.as_fd());
         let requests = Some(requests);
         let replies = FrameReader::new(process.stdout.take().expect("piped stdout"));
         let mut child = Child {
@@ -266,7 +279,13 @@ impl Child {
             }
             ReadError::Io(err) => StartError::NoBootstrap(err.to_string()),
         };
-        match self.replies.recv::<Reply>(Some(deadline), MAX_HELLO) {
+        let hello = self.replies.recv::<Reply>(Some(deadline), MAX_HELLO);
+        if !matches!(hello, Ok(Reply::Hello { .. })) {
+            if let Some(text) = text_before_handshake(self.replies.pending()) {
+                return Err(StartError::WroteToStdout(text));
+            }
+        }
+        match hello {
             Ok(Reply::Hello {
                 version,
                 pid: _,
@@ -349,7 +368,7 @@ impl Child {
             let slice = Instant::now() + LIVENESS_CHECK;
             let until = deadline.map_or(slice, |deadline| deadline.min(slice));
             let ready =
-                wire::wait_writable(requests.as_raw_fd(), until).map_err(|_| SendError::Gone)?;
+                wire::wait_writable(requests.as_fd(), until).map_err(|_| SendError::Gone)?;
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(SendError::TimedOut);
             }
@@ -442,6 +461,29 @@ impl Drop for Child {
     }
 }
 
+/// The first line of `bytes`, if they read as text: what a program that
+/// printed before the handshake wrote (a frame's header is a little-endian
+/// length, whose bytes are rarely all printable).
+fn text_before_handshake(bytes: &[u8]) -> Option<String> {
+    /// The most of the text quoted in the error.
+    const QUOTE: usize = 60;
+    let bytes = &bytes[..bytes.len().min(4 * QUOTE)];
+    // A cut may split a character: decode the valid prefix only.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => std::str::from_utf8(&bytes[..err.valid_up_to()]).ok()?,
+    };
+    if text.trim().is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_control() && !c.is_ascii_whitespace())
+    {
+        return None;
+    }
+    let line = text.lines().map(str::trim).find(|line| !line.is_empty())?;
+    Some(line.chars().take(QUOTE).collect())
+}
+
 /// How a worker ended that the kernel reaped before we could (the parent
 /// ignores SIGCHLD): its exit status is lost.
 const REAPED_BY_THE_KERNEL: &str = "exited (its status is unknown: SIGCHLD is ignored, so the \
@@ -450,7 +492,7 @@ const REAPED_BY_THE_KERNEL: &str = "exited (its status is unknown: SIGCHLD is ig
 /// Whether `err` is `ECHILD`: the process is not (or no longer) our child
 /// to wait for; with SIGCHLD ignored, that means it exited.
 fn is_no_child(err: &io::Error) -> bool {
-    err.raw_os_error() == Some(libc::ECHILD)
+    err.raw_os_error() == Some(Errno::CHILD.raw_os_error())
 }
 
 /// Describes how a process ended.
@@ -465,16 +507,16 @@ fn describe(status: ExitStatus) -> String {
 }
 
 fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGPIPE => "SIGPIPE",
+    match Signal::from_named_raw(signal) {
+        Some(Signal::ABORT) => "SIGABRT",
+        Some(Signal::SEGV) => "SIGSEGV",
+        Some(Signal::KILL) => "SIGKILL",
+        Some(Signal::BUS) => "SIGBUS",
+        Some(Signal::ILL) => "SIGILL",
+        Some(Signal::FPE) => "SIGFPE",
+        Some(Signal::TERM) => "SIGTERM",
+        Some(Signal::INT) => "SIGINT",
+        Some(Signal::PIPE) => "SIGPIPE",
         _ => "signal",
     }
 }

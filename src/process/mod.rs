@@ -28,7 +28,9 @@
 //!   parent's stderr and never corrupts a frame.
 //! - **Failures.** A panic comes back as a [`TaskError`](crate::TaskError)
 //!   with `is_panic()`, its message (the payload, as a `String`) and where it
-//!   happened. A worker that exits, aborts, segfaults or is killed
+//!   happened; the worker also reports it on stderr (the parent's) as
+//!   `stealpool worker process PID: a task panicked at ..`, never as
+//!   `thread 'main' panicked`. A worker that exits, aborts, segfaults or is killed
 //!   mid-task fails that task with `is_worker_lost()` (with the exit code or
 //!   signal) and is replaced at once. With
 //!   [`task_timeout`](ProcessPoolBuilder::task_timeout), a task past its
@@ -45,6 +47,29 @@
 //!   a signal that kills the parent: Rust programs start with `SIGPIPE`
 //!   ignored, which the pool relies on. A non-Rust host that embeds the
 //!   library with `SIGPIPE` at its default action must ignore it first.
+//!
+//! # Under cargo test
+//!
+//! An ordinary `#[test]` cannot build a `ProcessPool` on the test binary
+//! itself: libtest's harness owns that binary's `main` and prints `running 1
+//! test` to stdout before any test could call [`bootstrap`], so the first
+//! worker's handshake fails, with a [`BuildError`](crate::BuildError) that
+//! quotes that text. Two ways work:
+//!
+//! - **A `harness = false` test target** whose `main` calls `bootstrap`
+//!   first and then runs the tests itself (this crate's own
+//!   `tests/process.rs` does; a panic in one test must not end the others):
+//!
+//!   ```toml
+//!   [[test]]
+//!   name = "process"
+//!   harness = false
+//!   ```
+//!
+//! - **[`.program(..)`](ProcessPoolBuilder::program)**: point the pool at a
+//!   binary whose `main` calls `bootstrap` first with the same registry
+//!   (an example or a `[[bin]]` of the crate, built before the tests run),
+//!   and keep the `#[test]`s in the ordinary harness.
 //!
 //! # Examples
 //!

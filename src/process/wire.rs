@@ -12,9 +12,10 @@
 //! so neither side ever blocks writing into a pipe the other is not reading.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use serde::{Deserialize, Serialize};
 
 use crate::sync::spin::yield_until;
@@ -153,45 +154,34 @@ pub(crate) fn send<M: Serialize>(out: &mut impl Write, message: &M) -> io::Resul
 
 /// Waits until `fd` takes more bytes, or has no reader left (then the next
 /// write fails), or `until` passes; `Ok(false)` on the timeout.
-pub(crate) fn wait_writable(fd: RawFd, until: Instant) -> io::Result<bool> {
+pub(crate) fn wait_writable(fd: BorrowedFd<'_>, until: Instant) -> io::Result<bool> {
     loop {
         let left = until.saturating_duration_since(Instant::now());
-        let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: `pfd` is one valid, initialised pollfd that outlives the
-        // call; the count passed is 1.
-        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
-        match ready {
-            0 => return Ok(false),
-            n if n > 0 => return Ok(true),
-            _ => {
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
-            }
+        match poll_one(fd, PollFlags::OUT, left) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
         }
     }
 }
 
 /// Makes `fd` non-blocking: a write takes what the pipe has room for and
 /// never waits (the parent's end of a request pipe, written with deadlines).
-pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor the caller owns, with plain integer
-    // arguments; F_GETFL/F_SETFL touch only that descriptor's status flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)?;
     Ok(())
+}
+
+/// Polls `fd` alone for `events`, for at most `timeout` (zero: just look);
+/// whether it is ready (or has an error or hang-up to report).
+fn poll_one(fd: BorrowedFd<'_>, events: PollFlags, timeout: Duration) -> io::Result<bool> {
+    // A timeout past what a `timespec` holds is "very long", not an error.
+    let timeout = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    let mut fds = [PollFd::from_borrowed_fd(fd, events)];
+    Ok(rustix::event::poll(&mut fds, Some(&timeout))? > 0)
 }
 
 /// Why a frame could not be read.
@@ -217,7 +207,7 @@ pub(crate) struct FrameReader<R> {
     end: usize,
 }
 
-impl<R: Read + AsRawFd> FrameReader<R> {
+impl<R: Read + AsFd> FrameReader<R> {
     /// A reader of `source`.
     pub(crate) fn new(source: R) -> Self {
         FrameReader {
@@ -226,6 +216,18 @@ impl<R: Read + AsRawFd> FrameReader<R> {
             start: 0,
             end: 0,
         }
+    }
+
+    /// What it reads from (the worker checks its descriptor is still the
+    /// request pipe).
+    pub(crate) fn source(&self) -> &R {
+        &self.source
+    }
+
+    /// The bytes read but not yet consumed (the start of what the other side
+    /// wrote, after a frame that did not decode).
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
     }
 
     /// Reads and decodes the next message, waiting until `deadline` at most
@@ -272,10 +274,9 @@ impl<R: Read + AsRawFd> FrameReader<R> {
             self.buf.resize(need, 0);
         }
         while self.end < need {
-            let fd = self.source.as_raw_fd();
-            yield_until(READ_SPIN, deadline, || readable_now(fd));
+            yield_until(READ_SPIN, deadline, || readable_now(self.source.as_fd()));
             if let Some(deadline) = deadline {
-                wait_readable(fd, deadline)?;
+                wait_readable(self.source.as_fd(), deadline)?;
             }
             match self.source.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Err(ReadError::Closed),
@@ -289,46 +290,24 @@ impl<R: Read + AsRawFd> FrameReader<R> {
 }
 
 /// Whether a read of `fd` would not block now (data, end of file or error).
-fn readable_now(fd: RawFd) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: `pfd` is one valid, initialised pollfd that outlives the call;
-    // the count passed is 1, and a zero timeout never blocks.
-    unsafe { libc::poll(&mut pfd, 1, 0) != 0 }
+fn readable_now(fd: BorrowedFd<'_>) -> bool {
+    // An error (EINTR included) counts as ready: the read that follows
+    // reports or retries it.
+    poll_one(fd, PollFlags::IN, Duration::ZERO).unwrap_or(true)
 }
 
 /// Blocks until `fd` is readable (data or end of file) or `deadline` passes.
 /// It looks at `fd` at least once, even with the deadline already past, so
 /// that data already there is never reported as a timeout.
-fn wait_readable(fd: RawFd, deadline: Instant) -> Result<(), ReadError> {
+fn wait_readable(fd: BorrowedFd<'_>, deadline: Instant) -> Result<(), ReadError> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let millis = if left.is_zero() {
-            0
-        } else {
-            libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX)
-        };
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: `pfd` is one valid, initialised pollfd that outlives the
-        // call; the count passed is 1.
-        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
-        if ready > 0 {
-            return Ok(());
-        }
-        if ready < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(ReadError::Io(err));
-            }
-        } else if left.is_zero() {
-            return Err(ReadError::TimedOut);
+        match poll_one(fd, PollFlags::IN, left) {
+            Ok(true) => return Ok(()),
+            Ok(false) if left.is_zero() => return Err(ReadError::TimedOut),
+            Ok(false) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(ReadError::Io(err)),
         }
     }
 }

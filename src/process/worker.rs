@@ -1,9 +1,10 @@
 //! The worker side: [`bootstrap`] and the loop a worker process runs.
 
-use std::cell::RefCell;
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::registry::Registry;
@@ -83,33 +84,30 @@ struct Channel {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct FdIdentity {
     fd: RawFd,
-    dev: libc::dev_t,
-    ino: libc::ino_t,
+    dev: u64,
+    ino: u64,
 }
 
 impl FdIdentity {
-    /// What `fd` refers to now, if it is open.
-    fn of(fd: RawFd) -> Option<FdIdentity> {
-        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: fstat writes one `stat` into the buffer we pass, which is
-        // large enough and outlives the call.
-        if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
-            return None;
-        }
-        // SAFETY: fstat succeeded, so it initialised the buffer.
-        let stat = unsafe { stat.assume_init() };
+    /// What `file`'s descriptor refers to now, if it is open.
+    fn of(file: impl AsFd) -> Option<FdIdentity> {
+        let fd = file.as_fd();
+        let stat = rustix::fs::fstat(fd).ok()?;
         Some(FdIdentity {
-            fd,
-            dev: stat.st_dev,
-            ino: stat.st_ino,
+            fd: fd.as_raw_fd(),
+            // `dev_t` and `ino_t` are at most 64 bits wide on every Unix.
+            #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+            dev: stat.st_dev as u64,
+            #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+            ino: stat.st_ino as u64,
         })
     }
 
-    /// Whether the descriptor still refers to the same file: a task that
-    /// closed it (daemon-style code closes every descriptor) and opened a
-    /// file that got the same number must not receive a protocol frame.
-    fn still_ours(self) -> bool {
-        FdIdentity::of(self.fd) == Some(self)
+    /// Whether `file`'s descriptor still refers to the same file: a task
+    /// that closed it (daemon-style code closes every descriptor) and opened
+    /// a file that got the same number must not receive a protocol frame.
+    fn still_ours(self, file: impl AsFd) -> bool {
+        FdIdentity::of(file) == Some(self)
     }
 }
 
@@ -117,39 +115,19 @@ impl FdIdentity {
 /// that daemon-style code closes and reuses (0..=10 and the like), and
 /// within the descriptor limit.
 fn protocol_fd_floor() -> RawFd {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into the struct we pass.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur
-    } else {
-        256
-    };
+    // `None`: no limit (RLIM_INFINITY). getrlimit cannot fail for
+    // RLIMIT_NOFILE, so rustix returns the value directly.
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
     let half = RawFd::try_from(soft / 2).unwrap_or(RawFd::MAX);
     half.clamp(3, 1000)
 }
 
 /// Duplicates `fd` to a new close-on-exec descriptor at `floor` or above.
-fn dup_private(fd: RawFd, floor: RawFd) -> io::Result<File> {
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only reads its integer arguments.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a descriptor we just created and own alone.
-    Ok(unsafe { File::from_raw_fd(new) })
-}
-
-/// `dup2(from, to)`.
-fn redirect(from: RawFd, to: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 only reads its integer arguments; `to` is a standard
-    // descriptor whose previous file we deliberately replace.
-    if unsafe { libc::dup2(from, to) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+fn dup_private(fd: impl AsFd, floor: RawFd) -> io::Result<File> {
+    let new: OwnedFd = rustix::io::fcntl_dupfd_cloexec(fd, floor)?;
+    Ok(File::from(new))
 }
 
 impl Channel {
@@ -158,16 +136,15 @@ impl Channel {
     /// reads stdin or prints cannot corrupt a frame.
     fn take_stdio() -> io::Result<Channel> {
         let floor = protocol_fd_floor();
-        let requests = dup_private(0, floor)?;
-        let replies = dup_private(1, floor)?;
+        let requests = dup_private(io::stdin(), floor)?;
+        let replies = dup_private(io::stdout(), floor)?;
         let identity = |file: &File| {
-            FdIdentity::of(file.as_raw_fd())
-                .ok_or_else(|| io::Error::other("a protocol descriptor vanished"))
+            FdIdentity::of(file).ok_or_else(|| io::Error::other("a protocol descriptor vanished"))
         };
         let (requests_id, replies_id) = (identity(&requests)?, identity(&replies)?);
         let null = File::open("/dev/null")?;
-        redirect(null.as_raw_fd(), 0)?;
-        redirect(2, 1)?;
+        rustix::stdio::dup2_stdin(&null)?;
+        rustix::stdio::dup2_stdout(io::stderr())?;
         Ok(Channel {
             requests: FrameReader::new(requests),
             replies,
@@ -179,7 +156,7 @@ impl Channel {
     /// Sends `reply` unless a task took the reply descriptor over (then the
     /// channel is broken: `false`, and nothing is written).
     fn send(&mut self, reply: &Reply) -> bool {
-        self.replies_id.still_ours() && wire::send(&mut self.replies, reply).is_ok()
+        self.replies_id.still_ours(&self.replies) && wire::send(&mut self.replies, reply).is_ok()
     }
 
     /// The worker loop; returns the exit code.
@@ -195,7 +172,7 @@ impl Channel {
             return EXIT_PROTOCOL;
         }
         loop {
-            if !self.requests_id.still_ours() {
+            if !self.requests_id.still_ours(self.requests.source()) {
                 // A task closed the request pipe (and maybe opened a file
                 // on its number): reading would consume the user's file.
                 return EXIT_PROTOCOL;
@@ -214,7 +191,7 @@ impl Channel {
             };
             match request {
                 Request::Init { task, args } => {
-                    let reply = match run(registry, task, &args) {
+                    let reply = match running(Running::Initializer, || run(registry, task, &args)) {
                         Ok(_) => Reply::Ready,
                         Err(err) => Reply::InitFailed(describe(registry, task, &err)),
                     };
@@ -229,7 +206,8 @@ impl Channel {
                 }
                 Request::Run { task, items } => {
                     for args in items {
-                        let reply = Reply::Item(run(registry, task, &args));
+                        let reply =
+                            Reply::Item(running(Running::Task, || run(registry, task, &args)));
                         if !self.send(&reply) {
                             return EXIT_PROTOCOL;
                         }
@@ -241,7 +219,7 @@ impl Channel {
 }
 
 /// Runs registered function `task` on encoded `args`, catching a panic.
-pub(crate) fn run(registry: &Registry, task: u32, args: &[u8]) -> Result<Vec<u8>, RemoteError> {
+fn run(registry: &Registry, task: u32, args: &[u8]) -> Result<Vec<u8>, RemoteError> {
     let Some(entry) = registry.entry(task) else {
         return Err(RemoteError::UnknownTask(task));
     };
@@ -279,27 +257,102 @@ fn describe(registry: &Registry, task: u32, err: &RemoteError) -> String {
     }
 }
 
+/// What the worker loop's thread is running, for the panic report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Running {
+    /// A task: its panic fails the task, and the worker goes on.
+    Task,
+    /// The pool's initializer: its panic fails the worker's start.
+    Initializer,
+}
+
 thread_local! {
     /// Where the last panic on this thread happened (set by the hook).
     static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// What the worker loop runs now; `None` on other threads (a thread a
+    /// task spawned) and between calls.
+    static RUNNING: Cell<Option<Running>> = const { Cell::new(None) };
 }
 
-/// Records each panic's location for the reply, then lets the previous hook
-/// print it (to stderr, which is the parent's).
+/// Runs registered function `task` on encoded `args` as a task (a panic is
+/// reported as the task's): the MPI pool's worker ranks call this.
+#[cfg(feature = "mpi")]
+pub(crate) fn run_task(
+    registry: &Registry,
+    task: u32,
+    args: &[u8],
+) -> Result<Vec<u8>, RemoteError> {
+    running(Running::Task, || run(registry, task, args))
+}
+
+/// Runs `f` with [`RUNNING`] set to `what`.
+fn running<R>(what: Running, f: impl FnOnce() -> R) -> R {
+    RUNNING.with(|running| running.set(Some(what)));
+    let result = f();
+    RUNNING.with(|running| running.set(None));
+    result
+}
+
+/// Records each panic's location for the reply, and reports the panic on
+/// stderr (the parent's terminal) as the worker's, not as `thread 'main'
+/// panicked`, which reads as if the parent had crashed. (The MPI pool's
+/// worker ranks install it too.)
 pub(crate) fn install_panic_hook() {
-    let previous = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        if let Some(location) = info.location() {
-            let text = format!(
+    panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|location| {
+            format!(
                 "{}:{}:{}",
                 location.file(),
                 location.line(),
                 location.column()
-            );
-            LAST_PANIC_LOCATION.with(|last| *last.borrow_mut() = Some(text));
+            )
+        });
+        if let Some(location) = &location {
+            LAST_PANIC_LOCATION.with(|last| *last.borrow_mut() = Some(location.clone()));
         }
-        previous(info);
+        let thread = std::thread::current();
+        let report = panic_report(
+            std::process::id(),
+            RUNNING.with(Cell::get),
+            thread.name(),
+            location.as_deref(),
+            panic_message(info.payload()).as_deref(),
+        );
+        // As the default hook: a backtrace when RUST_BACKTRACE asks for one.
+        let backtrace = Backtrace::capture();
+        if backtrace.status() == BacktraceStatus::Captured {
+            eprintln!("{report}\n{backtrace}");
+        } else {
+            eprintln!("{report}");
+        }
     }));
+}
+
+/// The line a worker prints for a panic: its pid, what panicked, where, the
+/// message, and what becomes of it.
+fn panic_report(
+    pid: u32,
+    running: Option<Running>,
+    thread: Option<&str>,
+    location: Option<&str>,
+    message: Option<&str>,
+) -> String {
+    let at = location.map_or_else(String::new, |location| format!(" at {location}"));
+    let message = message.unwrap_or("a panic whose payload is not a string");
+    match running {
+        Some(Running::Task) => format!(
+            "stealpool worker process {pid}: a task panicked{at}: {message} \
+             (the task fails with is_panic(); the pool goes on)"
+        ),
+        Some(Running::Initializer) => format!(
+            "stealpool worker process {pid}: the initializer panicked{at}: {message} \
+             (this worker does not start; the pool reports why)"
+        ),
+        None => format!(
+            "stealpool worker process {pid}: thread '{}' panicked{at}: {message}",
+            thread.unwrap_or("<unnamed>")
+        ),
+    }
 }
 
 /// Asks the kernel to kill this worker when the thread that spawned it (a
@@ -309,16 +362,40 @@ pub(crate) fn install_panic_hook() {
 fn die_with_parent(parent: Option<u32>) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        // SAFETY: prctl(PR_SET_PDEATHSIG) takes plain integers.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-        }
+        // Best effort, as before: the pipe's end of file covers a failure.
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     }
     if let Some(parent) = parent {
-        // SAFETY: getppid has no preconditions.
-        let actual = unsafe { libc::getppid() };
-        if u32::try_from(actual).ok() != Some(parent) {
+        if std::os::unix::process::parent_id() != parent {
             std::process::exit(EXIT_PROTOCOL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{panic_report, Running};
+
+    #[test]
+    fn panic_report_names_the_worker_and_the_outcome() {
+        assert_eq!(
+            panic_report(
+                1234,
+                Some(Running::Task),
+                Some("main"),
+                Some("src/x.rs:3:5"),
+                Some("boom")
+            ),
+            "stealpool worker process 1234: a task panicked at src/x.rs:3:5: boom \
+             (the task fails with is_panic(); the pool goes on)"
+        );
+        let init = panic_report(7, Some(Running::Initializer), None, None, None);
+        assert!(init.starts_with("stealpool worker process 7: the initializer panicked: a panic"));
+        let other = panic_report(7, None, Some("helper"), Some("a.rs:1:1"), Some("x"));
+        assert_eq!(
+            other,
+            "stealpool worker process 7: thread 'helper' panicked at a.rs:1:1: x"
+        );
     }
 }

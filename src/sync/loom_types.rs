@@ -103,7 +103,8 @@ impl Condvar {
     }
 
     /// loom has no time: this waits like [`wait`](Self::wait) and never
-    /// reports a timeout.
+    /// reports a timeout. Only the process pool calls it.
+    #[cfg(feature = "process")]
     pub(crate) fn wait_timeout<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,

@@ -78,14 +78,9 @@ impl Condvar {
     }
 
     /// As [`wait`](Self::wait), for at most `timeout`; the flag says whether the
-    /// timeout elapsed. The emulated futex calls it (the backend off Linux,
-    /// and under test everywhere: `futex/mod.rs` has the same cfg), and the
-    /// process pool's back-off and shutdown waits.
-    #[cfg(any(
-        test,
-        feature = "process",
-        not(any(target_os = "linux", target_os = "android"))
-    ))]
+    /// timeout elapsed. The process pool's back-off and shutdown waits call it
+    /// (and this module's test).
+    #[cfg(any(test, feature = "process"))]
     pub(crate) fn wait_timeout<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,

@@ -17,19 +17,46 @@
 //!
 //! | build | backend |
 //! |---|---|
-//! | Linux, Android | the `futex(2)` system call (`FUTEX_WAIT`/`FUTEX_WAKE`, process-private) |
-//! | other targets | [`emulated`]: a table of `Mutex`+`Condvar` buckets hashed by address |
-//! | `cfg(loom)` | [`emulated`] on loom's `Mutex`+`Condvar`, which loom explores |
+//! | Linux, Android | [`linux`]: `futex(2)` (`FUTEX_WAIT` through rustix, `FUTEX_WAKE` by address; process-private) |
+//! | other targets | [`emulated`]: `parking_lot_core`'s address-keyed parking lot |
+//! | Linux under `--cfg stealpool_emulated_futex` | [`emulated`], to test and benchmark it there |
+//! | `cfg(loom)` | [`model`]: one loom `Mutex`+`Condvar`, which loom explores |
 
-#[cfg(all(not(loom), any(target_os = "linux", target_os = "android")))]
-mod linux;
-#[cfg(all(not(loom), any(target_os = "linux", target_os = "android")))]
+#[cfg(all(
+    not(loom),
+    not(stealpool_emulated_futex),
+    any(target_os = "linux", target_os = "android")
+))]
 use linux as backend;
+#[cfg(all(
+    not(loom),
+    any(test, not(stealpool_emulated_futex)),
+    any(target_os = "linux", target_os = "android")
+))]
+mod linux;
 
-#[cfg(any(test, loom, not(any(target_os = "linux", target_os = "android"))))]
-mod emulated;
-#[cfg(any(loom, not(any(target_os = "linux", target_os = "android"))))]
+#[cfg(all(
+    not(loom),
+    any(
+        stealpool_emulated_futex,
+        not(any(target_os = "linux", target_os = "android"))
+    )
+))]
 use emulated as backend;
+#[cfg(all(
+    not(loom),
+    any(
+        test,
+        stealpool_emulated_futex,
+        not(any(target_os = "linux", target_os = "android"))
+    )
+))]
+mod emulated;
+
+#[cfg(loom)]
+use model as backend;
+#[cfg(loom)]
+mod model;
 
 use super::atomic::AtomicU32;
 use super::Instant;
@@ -92,7 +119,7 @@ mod tests {
 
     fn backends() -> Vec<(&'static str, WaitFn, WakeFn, WakeFn)> {
         let mut all: Vec<(&'static str, WaitFn, WakeFn, WakeFn)> = vec![(
-            "emulated",
+            "emulated (parking lot)",
             super::emulated::wait,
             super::emulated::wake_all,
             super::emulated::wake_one,
