@@ -446,10 +446,17 @@ impl<T: Send + 'static> Iterator for AsCompleted<T> {
                 None => None,
             };
             // On a worker of the tasks' pool: run a pending one inline.
-            if !self.tasks.iter().flatten().any(Task::run_inline_if_pending) {
-                let keys: Vec<usize> = self.tasks.iter().flatten().map(Task::key).collect();
+            let seated = executor::has_seat();
+            if !(seated && self.tasks.iter().flatten().any(Task::run_inline_if_pending)) {
+                // Only a thread with a seat records what it waits on (for
+                // `shutdown`); anyone else sleeps without building the list.
+                let keys: Vec<usize> = if seated {
+                    self.tasks.iter().flatten().map(Task::key).collect()
+                } else {
+                    Vec::new()
+                };
                 let signal = &self.shared.signal;
-                executor::blocked_on(&keys, false, || match left {
+                executor::blocked_on(&keys, left.is_some(), || match left {
                     Some(left) => {
                         signal.wait_timeout(left);
                     }

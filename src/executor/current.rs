@@ -164,6 +164,12 @@ pub(crate) fn blocked_on<R>(keys: &[usize], timed: bool, wait: impl FnOnce() -> 
     }
 }
 
+/// Whether the calling thread has a seat in some roster (a pool's worker or
+/// a process pool's supervisor): only then does [`blocked_on`] record keys.
+pub(crate) fn has_seat() -> bool {
+    current_seat().is_some()
+}
+
 /// The keys of the jobs running on the calling thread's stack (none off the
 /// pools).
 pub(super) fn current_running_keys() -> Vec<usize> {

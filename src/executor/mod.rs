@@ -26,7 +26,8 @@ mod roster;
 use std::num::NonZeroUsize;
 
 pub(crate) use self::current::{
-    blocked_on, current_worker, is_worker_of, note_woke_sleeper, running, take_woke_sleeper,
+    blocked_on, current_worker, has_seat, is_worker_of, note_woke_sleeper, running,
+    take_woke_sleeper,
 };
 pub(crate) use self::handlers::{register_panic_handler, report_panic, unregister_panic_handler};
 pub(crate) use self::roster::Roster;
