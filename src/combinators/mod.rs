@@ -292,7 +292,28 @@ struct Completions {
     signal: Event,
 }
 
-/// The iterator returned by [`as_completed`].
+/// The iterator returned by [`as_completed`]: `(input_index, outcome)` as
+/// each task completes. [`cancel_pending`](AsCompleted::cancel_pending)
+/// stops what has not started, [`deadline`](AsCompleted::deadline) bounds
+/// the whole iteration, and dropping it detaches the tasks not yet yielded.
+///
+/// # Examples
+///
+/// ```
+/// use stealpool::{as_completed, ThreadPool};
+///
+/// let pool = ThreadPool::new(2).unwrap();
+/// let tasks: Vec<_> = ["a", "bb", "ccc"]
+///     .into_iter()
+///     .map(|word| pool.submit(move || word.len()))
+///     .collect();
+/// let mut done = as_completed(tasks);
+/// assert_eq!(done.len(), 3);
+/// let mut lengths: Vec<(usize, usize)> = done.by_ref().map(|(i, r)| (i, r.unwrap())).collect();
+/// lengths.sort_unstable();
+/// assert_eq!(lengths, [(0, 1), (1, 2), (2, 3)]);
+/// assert_eq!(done.remaining(), 0);
+/// ```
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct AsCompleted<T> {
     /// The tasks not yet yielded, by input index.
