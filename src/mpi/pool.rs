@@ -15,12 +15,12 @@ use super::message::{self, Tag};
 use crate::build_error::BuildError;
 use crate::combinators::Map;
 use crate::event::Event;
-use crate::process::promise::{self, Batch, Item, Running};
-use crate::process::wire::{self, RemoteError, Reply, Request, MAX_ARGS, MAX_PAYLOAD, PER_ITEM};
+use crate::process::promise::{self, Batch, Running};
+use crate::process::wire::{self, Reply, Request};
 use crate::process::{Registry, Remote};
 use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Arc, Condvar, Instant, Mutex};
-use crate::task::{self, Task, TaskError};
+use crate::task::{Task, TaskError};
 
 /// How long `build` waits for every worker rank's hello, by default.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -155,8 +155,8 @@ impl MpiPool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let index = self.index_of(f, "submit");
-        let (task, item) = make_item::<A, R>(&args);
+        let index = self.shared.registry.index_of(f, "MpiPool::submit");
+        let (task, item) = promise::call::<A, R>(&args);
         let Some(item) = item else {
             return task;
         };
@@ -183,39 +183,11 @@ impl MpiPool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let index = self.index_of(f, "map");
+        let index = self.shared.registry.index_of(f, "MpiPool::map");
         if self.shared.state.lock().phase != Phase::Open {
             panic!("MpiPool::map: the pool is shut down");
         }
-        let chunk_size = chunk_size.max(1);
-        let mut tasks = VecDeque::new();
-        let mut batches = Vec::new();
-        let mut chunk: Vec<Item> = Vec::new();
-        let mut chunk_bytes = 0;
-        for args in items {
-            let (task, item) = make_item::<A, R>(&args);
-            tasks.push_back(task);
-            let Some(item) = item else {
-                continue;
-            };
-            let bytes = item.args.len() + PER_ITEM;
-            if chunk.len() == chunk_size || (!chunk.is_empty() && chunk_bytes + bytes > MAX_PAYLOAD)
-            {
-                batches.push(Batch {
-                    task: index,
-                    items: std::mem::take(&mut chunk),
-                });
-                chunk_bytes = 0;
-            }
-            chunk_bytes += bytes;
-            chunk.push(item);
-        }
-        if !chunk.is_empty() {
-            batches.push(Batch {
-                task: index,
-                items: chunk,
-            });
-        }
+        let (tasks, batches) = promise::chunked::<A, R>(index, items, chunk_size);
         if self.push(batches).is_err() {
             panic!("MpiPool::map: the pool is shut down");
         }
@@ -260,56 +232,6 @@ impl MpiPool {
         }
         Ok(())
     }
-
-    /// The registry index of `f`, or the documented panic.
-    fn index_of<A, R>(&self, f: Remote<A, R>, method: &str) -> u32 {
-        let name = f.name();
-        let registry = self.shared.registry;
-        let Some(index) = registry.find(name) else {
-            panic!("MpiPool::{method}: `{name}` is not in the pool's registry")
-        };
-        let entry = registry.entry(index).expect("found above");
-        if entry.types() != f.types() {
-            panic!(
-                "MpiPool::{method}: `{name}` is registered as {entry:?}: registry! and \
-                 remote! name different functions"
-            )
-        }
-        index
-    }
-}
-
-/// A pending task for one call, and its queue item (`None` when the
-/// arguments did not serialize: the task has failed already).
-fn make_item<A, R>(args: &A) -> (Task<R>, Option<Item>)
-where
-    A: Serialize,
-    R: DeserializeOwned + Send + 'static,
-{
-    let (task, typed) = task::promise::<R>();
-    let promise = promise::pending(typed);
-    let error = match postcard::to_stdvec(args) {
-        Ok(bytes) if bytes.len() <= MAX_ARGS => {
-            return (
-                task,
-                Some(Item {
-                    args: bytes,
-                    promise,
-                }),
-            )
-        }
-        Ok(bytes) => format!(
-            "the encoded arguments are {} bytes, over the {MAX_ARGS} byte limit for the \
-             arguments of one call",
-            bytes.len()
-        ),
-        Err(err) => format!(
-            "could not encode the arguments ({}): {err}",
-            std::any::type_name::<A>()
-        ),
-    };
-    promise.fail(TaskError::serialization(error));
-    (task, None)
 }
 
 impl Drop for MpiPool {
@@ -725,7 +647,9 @@ fn on_reply(shared: &Shared, state: &mut Rank, rank: i32, bytes: &[u8]) {
             };
             *deadline = shared.task_timeout.and_then(deadline_after);
             let outcome = match message::decode::<Reply>(bytes) {
-                Ok(Reply::Item(outcome)) => outcome.map_err(|err| remote_error(err, rank)),
+                Ok(Reply::Item(outcome)) => {
+                    outcome.map_err(|err| promise::remote_error(err, &format!("MPI rank {rank}")))
+                }
                 Ok(_) | Err(_) => Err(TaskError::serialization(format!(
                     "MPI rank {rank} sent a reply that could not be read"
                 ))),
@@ -803,23 +727,4 @@ fn abandon(ranks: &mut [Rank]) {
 /// `timeout` from now; `None` (no limit) if it is too far ahead.
 fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
-}
-
-/// Turns a worker-side error into the task's error.
-fn remote_error(err: RemoteError, rank: i32) -> TaskError {
-    match err {
-        RemoteError::Panic {
-            message,
-            location: Some(location),
-        } => TaskError::remote_panic(message, format!("MPI rank {rank} at {location}")),
-        RemoteError::Panic { message, .. } => {
-            TaskError::remote_panic(message, format!("MPI rank {rank}"))
-        }
-        RemoteError::BadArgs(detail) | RemoteError::BadResult(detail) => {
-            TaskError::serialization(detail)
-        }
-        RemoteError::UnknownTask(index) => TaskError::serialization(format!(
-            "MPI rank {rank} has no registered function at index {index}"
-        )),
-    }
 }

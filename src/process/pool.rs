@@ -2,7 +2,6 @@
 //! builder is in `builder.rs`, the shared queue in `queue.rs`, and the
 //! supervisors in `supervisor.rs`.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use std::time::Duration;
@@ -11,14 +10,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::builder::ProcessPoolBuilder;
-use super::promise::{self, Batch, Item};
+use super::promise::{self, Batch};
 use super::queue::{Phase, Queue};
 use super::registry::{Registry, Remote};
-use super::wire::{MAX_ARGS, MAX_PAYLOAD, PER_ITEM};
 use crate::combinators::Map;
 use crate::sync::thread::JoinHandle;
 use crate::sync::{Arc, Instant, Mutex};
-use crate::task::{self, Task, TaskError};
+use crate::task::Task;
 
 /// How long `Drop` lets running tasks finish before it kills the workers.
 const DROP_GRACE: Duration = Duration::from_secs(5);
@@ -95,8 +93,8 @@ impl ProcessPool {
     /// The task waits in the pool's queue (still cancellable) until a worker
     /// is free to start it; tasks are handed over in submission order. If
     /// `args` cannot be serialized, the task has already failed with
-    /// [`is_serialization`](TaskError::is_serialization); after `shutdown` it
-    /// is rejected ([`is_rejected`](TaskError::is_rejected)).
+    /// [`is_serialization`](crate::TaskError::is_serialization); after `shutdown` it
+    /// is rejected ([`is_rejected`](crate::TaskError::is_rejected)).
     ///
     /// # Panics
     ///
@@ -120,8 +118,8 @@ impl ProcessPool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let index = self.index_of(f, "submit");
-        let (task, item) = make_item::<A, R>(&args);
+        let index = self.queue.registry.index_of(f, "ProcessPool::submit");
+        let (task, item) = promise::call::<A, R>(&args);
         let Some(item) = item else {
             return task;
         };
@@ -166,47 +164,11 @@ impl ProcessPool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let index = self.index_of(f, "map");
+        let index = self.queue.registry.index_of(f, "ProcessPool::map");
         if self.queue.lock().phase != Phase::Open {
             panic!("ProcessPool::map: the pool is shut down");
         }
-        let chunk_size = chunk_size.max(1);
-        let mut tasks = VecDeque::new();
-        let mut batches = Vec::new();
-        let mut chunk: Vec<Item> = Vec::with_capacity(chunk_size.min(1024));
-        let mut chunk_bytes = 0;
-        for args in items {
-            let (task, item) = make_item::<A, R>(&args);
-            tasks.push_back(task);
-            let Some(item) = item else {
-                continue;
-            };
-            // A chunk travels as one frame: close it early rather than let
-            // it grow past the frame limit.
-            let bytes = item.args.len() + PER_ITEM;
-            if !chunk.is_empty() && chunk_bytes + bytes > MAX_PAYLOAD {
-                batches.push(Batch {
-                    task: index,
-                    items: std::mem::take(&mut chunk),
-                });
-                chunk_bytes = 0;
-            }
-            chunk_bytes += bytes;
-            chunk.push(item);
-            if chunk.len() == chunk_size {
-                batches.push(Batch {
-                    task: index,
-                    items: std::mem::take(&mut chunk),
-                });
-                chunk_bytes = 0;
-            }
-        }
-        if !chunk.is_empty() {
-            batches.push(Batch {
-                task: index,
-                items: chunk,
-            });
-        }
+        let (tasks, batches) = promise::chunked::<A, R>(index, items, chunk_size);
         if let Err(batches) = self.queue.push(batches) {
             drop(batches);
             panic!("ProcessPool::map: the pool is shut down");
@@ -284,7 +246,7 @@ impl ProcessPool {
     }
 
     /// Cancels every queued task, kills every worker at once (SIGKILL; their
-    /// running tasks fail with [`is_worker_lost`](TaskError::is_worker_lost)),
+    /// running tasks fail with [`is_worker_lost`](crate::TaskError::is_worker_lost)),
     /// reaps them, and leaves the pool shut down.
     ///
     /// # Examples
@@ -329,72 +291,6 @@ impl ProcessPool {
         }
         true
     }
-
-    /// The registry index of `f`, or the documented panic.
-    fn index_of<A, R>(&self, f: Remote<A, R>, method: &str) -> u32 {
-        let name = f.name();
-        let Some(index) = self.queue.registry.find(name) else {
-            let near = self.queue.registry.near_misses(name);
-            if near.is_empty() {
-                panic!(
-                    "ProcessPool::{method}: `{name}` is not in the pool's registry \
-                     (register it in registry![...] under the same path)"
-                )
-            }
-            panic!(
-                "ProcessPool::{method}: `{name}` is not in the pool's registry, which \
-                 lists {}: remote! must name the function by the same path as registry! \
-                 (paths are compared as written, up to a leading self:: or crate::)",
-                near.iter()
-                    .map(|path| format!("`{path}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        let entry = self.queue.registry.entry(index).expect("found above");
-        if entry.types() != f.types() {
-            panic!(
-                "ProcessPool::{method}: `{name}` is registered as {entry:?}, but the \
-                 Remote is fn({}) -> {}: registry! and remote! name different functions",
-                f.types().0,
-                f.types().1
-            )
-        }
-        index
-    }
-}
-
-/// A pending task for one call, and its queue item; the item is `None`
-/// when the arguments did not serialize (the task has failed already).
-fn make_item<A, R>(args: &A) -> (Task<R>, Option<Item>)
-where
-    A: Serialize,
-    R: DeserializeOwned + Send + 'static,
-{
-    let (task, typed) = task::promise::<R>();
-    let promise = promise::pending(typed);
-    let error = match postcard::to_stdvec(args) {
-        Ok(bytes) if bytes.len() <= MAX_ARGS => {
-            return (
-                task,
-                Some(Item {
-                    args: bytes,
-                    promise,
-                }),
-            )
-        }
-        Ok(bytes) => format!(
-            "the encoded arguments are {} bytes, over the {MAX_ARGS} byte limit for the \
-             arguments of one call",
-            bytes.len()
-        ),
-        Err(err) => format!(
-            "could not encode the arguments ({}): {err}",
-            std::any::type_name::<A>()
-        ),
-    };
-    promise.fail(TaskError::serialization(error));
-    (task, None)
 }
 
 impl Drop for ProcessPool {

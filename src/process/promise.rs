@@ -11,11 +11,14 @@
 //! step consumes the box and returns it under its next trait, so no
 //! allocation is made and a promise cannot be completed twice or unclaimed.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::task::{panic_message, Promise, TaskError};
+use super::wire::{RemoteError, MAX_ARGS, MAX_PAYLOAD, PER_ITEM};
+use crate::task::{self, panic_message, Promise, Task, TaskError};
 
 /// One queued submission: a registered function and the calls to run it on
 /// (one for `submit`, a chunk for `map`), in order.
@@ -121,5 +124,108 @@ pub(crate) fn fail_running(
 ) {
     for promise in promises {
         promise.complete(Err(error()));
+    }
+}
+
+/// A pending task for one call of registered function `f` on `args`, and
+/// its queue item; the item is `None` when the arguments did not encode or
+/// are over their limit (then the task has failed already, with
+/// `is_serialization`). Both the process pool and the MPI pool make their
+/// calls here.
+pub(crate) fn call<A, R>(args: &A) -> (Task<R>, Option<Item>)
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let (task, typed) = task::promise::<R>();
+    let promise = pending(typed);
+    let error = match postcard::to_stdvec(args) {
+        Ok(bytes) if bytes.len() <= MAX_ARGS => {
+            return (
+                task,
+                Some(Item {
+                    args: bytes,
+                    promise,
+                }),
+            )
+        }
+        Ok(bytes) => format!(
+            "the encoded arguments are {} bytes, over the {MAX_ARGS} byte limit for the \
+             arguments of one call",
+            bytes.len()
+        ),
+        Err(err) => format!(
+            "could not encode the arguments ({}): {err}",
+            std::any::type_name::<A>()
+        ),
+    };
+    promise.fail(TaskError::serialization(error));
+    (task, None)
+}
+
+/// The calls of a `map` of registered function `task` over `items`: a task
+/// per item, in input order, and the batches that carry them, `chunk_size`
+/// items each (0 counts as 1), cut early so that no batch outgrows a frame.
+pub(crate) fn chunked<A, R>(
+    task: u32,
+    items: impl IntoIterator<Item = A>,
+    chunk_size: usize,
+) -> (VecDeque<Task<R>>, Vec<Batch>)
+where
+    A: Serialize,
+    R: DeserializeOwned + Send + 'static,
+{
+    let chunk_size = chunk_size.max(1);
+    let mut tasks = VecDeque::new();
+    let mut batches = Vec::new();
+    let mut chunk: Vec<Item> = Vec::with_capacity(chunk_size.min(1024));
+    let mut chunk_bytes = 0;
+    let close = |chunk: &mut Vec<Item>, batches: &mut Vec<Batch>| {
+        if !chunk.is_empty() {
+            batches.push(Batch {
+                task,
+                items: std::mem::take(chunk),
+            });
+        }
+    };
+    for args in items {
+        let (handle, item) = call::<A, R>(&args);
+        tasks.push_back(handle);
+        let Some(item) = item else {
+            continue;
+        };
+        // A chunk travels as one message: close it early rather than let it
+        // grow past the frame limit.
+        let bytes = item.args.len() + PER_ITEM;
+        if chunk_bytes + bytes > MAX_PAYLOAD {
+            close(&mut chunk, &mut batches);
+            chunk_bytes = 0;
+        }
+        chunk_bytes += bytes;
+        chunk.push(item);
+        if chunk.len() == chunk_size {
+            close(&mut chunk, &mut batches);
+            chunk_bytes = 0;
+        }
+    }
+    close(&mut chunk, &mut batches);
+    (tasks, batches)
+}
+
+/// Turns a worker-side error into the task's error; `worker` names where it
+/// ran ("worker process 12", "MPI rank 3").
+pub(crate) fn remote_error(err: RemoteError, worker: &str) -> TaskError {
+    match err {
+        RemoteError::Panic {
+            message,
+            location: Some(location),
+        } => TaskError::remote_panic(message, format!("{worker} at {location}")),
+        RemoteError::Panic { message, .. } => TaskError::remote_panic(message, worker.to_string()),
+        RemoteError::BadArgs(detail) | RemoteError::BadResult(detail) => {
+            TaskError::serialization(detail)
+        }
+        RemoteError::UnknownTask(index) => TaskError::serialization(format!(
+            "{worker} has no registered function at index {index}"
+        )),
     }
 }

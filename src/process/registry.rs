@@ -139,6 +139,42 @@ impl Registry {
         Some(u32::try_from(index).expect("fewer than 2^32 registered functions"))
     }
 
+    /// The index of `f`'s function, or the documented panic of a pool's
+    /// `method` (`ProcessPool::submit`, ...): not registered (listing the
+    /// registered paths with the same name), or registered with another
+    /// signature.
+    pub(crate) fn index_of<A, R>(&self, f: Remote<A, R>, method: &str) -> u32 {
+        let name = f.name();
+        let Some(index) = self.find(name) else {
+            let near = self.near_misses(name);
+            if near.is_empty() {
+                panic!(
+                    "{method}: `{name}` is not in the pool's registry \
+                     (register it in registry![...] under the same path)"
+                )
+            }
+            panic!(
+                "{method}: `{name}` is not in the pool's registry, which lists {}: remote! \
+                 must name the function by the same path as registry! (paths are compared \
+                 as written, up to a leading self:: or crate::)",
+                near.iter()
+                    .map(|path| format!("`{path}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let entry = self.entry(index).expect("found above");
+        if entry.types() != f.types() {
+            panic!(
+                "{method}: `{name}` is registered as {entry:?}, but the Remote is fn({}) -> {}: \
+                 registry! and remote! name different functions",
+                f.types().0,
+                f.types().1
+            )
+        }
+        index
+    }
+
     /// Why `name` is not found, for the panic of `submit`: the registered
     /// paths that end in the same function name, if any.
     pub(crate) fn near_misses(&self, name: &str) -> Vec<&'static str> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::child::{deadline_after, Child, SendError, StartError};
 use super::promise::{self, Batch, Item, Running};
 use super::queue::Queue;
-use super::wire::{self, ReadError, RemoteError, Reply, Request};
+use super::wire::{self, ReadError, Reply, Request};
 use crate::sync::{Arc, Instant};
 use crate::task::TaskError;
 
@@ -216,18 +216,21 @@ fn run_batch(queue: &Queue, index: usize, child: Child, batch: Batch) -> Option<
     let mut position = 0;
     while let Some(promise) = promises.next() {
         position += 1;
-        let failure = match recv_reply(&mut child, deadline) {
-            Ok(Reply::Item(outcome)) => {
-                deadline = timeout.and_then(deadline_after);
-                child.tasks_run += 1;
-                promise.complete(outcome.map_err(|err| remote_error(err, pid)));
-                continue;
-            }
-            Ok(_) => Failure::Protocol,
-            Err(ReadError::TimedOut) => Failure::TimedOut,
-            Err(ReadError::Invalid(detail)) => Failure::Invalid(detail),
-            Err(ReadError::Closed | ReadError::Io(_)) => Failure::Lost,
-        };
+        let failure =
+            match recv_reply(&mut child, deadline) {
+                Ok(Reply::Item(outcome)) => {
+                    deadline = timeout.and_then(deadline_after);
+                    child.tasks_run += 1;
+                    promise.complete(outcome.map_err(|err| {
+                        promise::remote_error(err, &format!("worker process {pid}"))
+                    }));
+                    continue;
+                }
+                Ok(_) => Failure::Protocol,
+                Err(ReadError::TimedOut) => Failure::TimedOut,
+                Err(ReadError::Invalid(detail)) => Failure::Invalid(detail),
+                Err(ReadError::Closed | ReadError::Io(_)) => Failure::Lost,
+            };
         // The shared tail: the worker is killed (normally it exited
         // already; if it only closed its pipe, it is not reaped yet, so
         // that is safe); the calls after this one, which the worker never
@@ -343,24 +346,5 @@ fn recv_reply(child: &mut Child, deadline: Option<Instant>) -> Result<Reply, Rea
             }
             other => return other,
         }
-    }
-}
-
-/// Turns a worker-side error into the task's error.
-fn remote_error(err: RemoteError, pid: u32) -> TaskError {
-    match err {
-        RemoteError::Panic {
-            message,
-            location: Some(location),
-        } => TaskError::remote_panic(message, format!("worker process {pid} at {location}")),
-        RemoteError::Panic { message, .. } => {
-            TaskError::remote_panic(message, format!("worker process {pid}"))
-        }
-        RemoteError::BadArgs(detail) | RemoteError::BadResult(detail) => {
-            TaskError::serialization(detail)
-        }
-        RemoteError::UnknownTask(index) => TaskError::serialization(format!(
-            "worker process {pid} has no registered function at index {index}"
-        )),
     }
 }
