@@ -177,11 +177,11 @@ fn rank_zero_without_workers() {
     );
 }
 
-type Test = (&'static str, fn(&MpiPool));
+type Test = (&'static str, fn(&Arc<MpiPool>));
 
 macro_rules! tests {
     ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), $name as fn(&MpiPool))),*]
+        &[$((stringify!($name), $name as fn(&Arc<MpiPool>))),*]
     };
 }
 
@@ -265,7 +265,7 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-fn round_trip_and_map_order(pool: &MpiPool) {
+fn round_trip_and_map_order(pool: &Arc<MpiPool>) {
     let text = pool.submit(remote!(echo), "hello".to_string()).join();
     assert_eq!(text.unwrap(), "hello");
     assert_eq!(pool.submit(remote!(add), (40, 2)).join().unwrap(), 42);
@@ -282,7 +282,7 @@ fn round_trip_and_map_order(pool: &MpiPool) {
     );
 }
 
-fn thousand_tasks_reach_every_rank(pool: &MpiPool) {
+fn thousand_tasks_reach_every_rank(pool: &Arc<MpiPool>) {
     let tasks: Vec<Task<i64>> = (0..1_000)
         .map(|i| pool.submit(remote!(add), (i, i)))
         .collect();
@@ -302,7 +302,7 @@ fn thousand_tasks_reach_every_rank(pool: &MpiPool) {
     assert_eq!(pids.len(), RANKS, "{pids:?}");
 }
 
-fn the_same_task_api_as_the_other_pools(pool: &MpiPool) {
+fn the_same_task_api_as_the_other_pools(pool: &Arc<MpiPool>) {
     let called = Arc::new(AtomicUsize::new(0));
     let task = pool.submit(remote!(sleep_ms), 50);
     let counter = Arc::clone(&called);
@@ -322,7 +322,7 @@ fn the_same_task_api_as_the_other_pools(pool: &MpiPool) {
     assert_eq!(awaited.unwrap(), 5);
 }
 
-fn a_remote_panic_fails_only_its_task(pool: &MpiPool) {
+fn a_remote_panic_fails_only_its_task(pool: &Arc<MpiPool>) {
     let err = pool
         .submit(remote!(panic_now), "boom".to_string())
         .join()
@@ -338,14 +338,14 @@ fn a_remote_panic_fails_only_its_task(pool: &MpiPool) {
     assert_eq!(sums.len(), 4 * RANKS);
 }
 
-fn arguments_that_do_not_serialize(pool: &MpiPool) {
+fn arguments_that_do_not_serialize(pool: &Arc<MpiPool>) {
     let huge = "x".repeat(300 << 20);
     let err = pool.submit(remote!(echo), huge).join().unwrap_err();
     assert!(err.is_serialization(), "{err:?}");
     assert!(err.to_string().contains("limit"), "{err}");
 }
 
-fn cancel_before_dispatch(pool: &MpiPool) {
+fn cancel_before_dispatch(pool: &Arc<MpiPool>) {
     let gate = Gate::new("cancel");
     let busy: Vec<_> = (0..RANKS)
         .map(|_| pool.submit(remote!(wait_for_file), gate.path()))
@@ -364,7 +364,7 @@ fn cancel_before_dispatch(pool: &MpiPool) {
     }
 }
 
-fn a_deadline_takes_the_rank_out_until_it_answers(pool: &MpiPool) {
+fn a_deadline_takes_the_rank_out_until_it_answers(pool: &Arc<MpiPool>) {
     let started = Instant::now();
     let slow = pool.submit(remote!(sleep_ms), 3_000);
     let err = slow.join().unwrap_err();
@@ -387,7 +387,7 @@ fn a_deadline_takes_the_rank_out_until_it_answers(pool: &MpiPool) {
     assert_eq!(pids.len(), RANKS, "{pids:?}");
 }
 
-fn shutdown_now_cancels_what_is_queued(pool: &MpiPool) {
+fn shutdown_now_cancels_what_is_queued(pool: &Arc<MpiPool>) {
     let gate = Gate::new("shutdown");
     let running: Vec<_> = (0..RANKS)
         .map(|_| pool.submit(remote!(wait_for_file), gate.path()))
@@ -396,6 +396,10 @@ fn shutdown_now_cancels_what_is_queued(pool: &MpiPool) {
         .iter()
         .all(Task::is_running)));
     let queued: Vec<_> = (0..5).map(|i| pool.submit(remote!(add), (i, 0))).collect();
+    // A callback (on the dispatcher thread) shuts the pool down too: it
+    // must not wait for the thread it runs on.
+    let from_callback = Arc::clone(pool);
+    running[0].on_done(move |_| from_callback.shutdown());
     let path = gate.0.clone();
     let opener = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));

@@ -200,7 +200,11 @@ impl MpiPool {
     }
 
     /// Stops taking work, lets every queued and running task finish, then
-    /// stops the worker ranks (they exit) and returns. Idempotent.
+    /// stops the worker ranks (they exit) and returns. Idempotent; callable
+    /// from any thread. Called from a task's `on_done` callback, which runs
+    /// on the pool's dispatcher thread, it cannot wait for that thread: it
+    /// returns at once, and the work still queued finishes after the
+    /// callback returns.
     pub fn shutdown(&self) {
         drop(self.shared.enter(Phase::Draining));
         self.join_dispatcher();
@@ -214,6 +218,12 @@ impl MpiPool {
     }
 
     fn join_dispatcher(&self) {
+        if on_the_dispatcher() {
+            // A task callback (they run on the dispatcher) cannot wait for
+            // the thread it runs on: the phase is set, and the dispatcher
+            // finishes the work and exits once the callback returns.
+            return;
+        }
         self.shared.exited.wait();
         if let Some(dispatcher) = self.dispatcher.lock().take() {
             let _ = dispatcher.join();
@@ -241,6 +251,11 @@ impl Drop for MpiPool {
     /// killed from here).
     fn drop(&mut self) {
         drop(self.shared.enter(Phase::Draining));
+        if on_the_dispatcher() {
+            // Dropped by a task callback: as `shutdown` there, no waiting;
+            // the dispatcher's handle is detached.
+            return;
+        }
         if !self.shared.exited.wait_timeout(DROP_GRACE) {
             drop(self.shared.enter(Phase::Abandoned));
         }
@@ -502,6 +517,16 @@ fn handshake(
     Ok(())
 }
 
+thread_local! {
+    /// Set on the dispatcher thread, where the tasks' callbacks run.
+    static ON_THE_DISPATCHER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the caller runs on a pool's dispatcher thread (in a callback).
+fn on_the_dispatcher() -> bool {
+    ON_THE_DISPATCHER.with(std::cell::Cell::get)
+}
+
 /// A worker rank, as the dispatcher sees it.
 enum Rank {
     /// Ready for a batch.
@@ -520,6 +545,7 @@ enum Rank {
 /// The dispatcher thread: hands batches to idle ranks, reads replies,
 /// enforces deadlines; stops the ranks when the pool shuts down.
 fn dispatch(shared: &Shared, workers: usize) {
+    ON_THE_DISPATCHER.with(|on| on.set(true));
     let _exit = DispatcherExit(shared);
     let world = SimpleCommunicator::world();
     let mut ranks: Vec<Rank> = (0..workers).map(|_| Rank::Idle).collect();
