@@ -89,6 +89,7 @@
 #[cfg(not(unix))]
 compile_error!("the `mpi` feature of stealpool needs a Unix target");
 
+mod dispatcher;
 mod launch;
 mod message;
 mod pool;
