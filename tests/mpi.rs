@@ -13,6 +13,8 @@
 #![cfg(unix)]
 
 mod common;
+#[path = "support/remote_fns.rs"]
+mod remote_fns;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::Command;
@@ -20,33 +22,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use remote_fns::{add, echo, pid, sleep_ms, wait_for_file};
 use stealpool::process::Registry;
 use stealpool::{as_completed, registry, remote, MpiPool, Task, WaitFor};
 
 // ---- the functions the ranks run ------------------------------------------
 
-fn echo(text: String) -> String {
-    text
-}
-fn add(pair: (i64, i64)) -> i64 {
-    pair.0 + pair.1
-}
-fn pid(_: ()) -> u32 {
-    std::process::id()
-}
+/// Panics here: the tests check that the report names this file.
 fn panic_now(message: String) -> u32 {
     panic!("{message}")
-}
-fn sleep_ms(ms: u64) -> u32 {
-    std::thread::sleep(Duration::from_millis(ms));
-    std::process::id()
-}
-/// Waits until the file at `path` exists (a gate the test opens).
-fn wait_for_file(path: String) -> u32 {
-    while !std::path::Path::new(&path).exists() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::process::id()
 }
 
 static TASKS: Registry = registry![echo, add, pid, panic_now, sleep_ms, wait_for_file];
@@ -265,6 +249,17 @@ fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// Slow calls, two per rank, spread over every worker rank.
+fn assert_every_rank_serves(pool: &MpiPool) {
+    let pids: std::collections::HashSet<u32> = (0..2 * RANKS)
+        .map(|_| pool.submit(remote!(sleep_ms), 100))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(pids.len(), RANKS, "{pids:?}");
+}
+
 fn round_trip_and_map_order(pool: &Arc<MpiPool>) {
     let text = pool.submit(remote!(echo), "hello".to_string()).join();
     assert_eq!(text.unwrap(), "hello");
@@ -293,13 +288,7 @@ fn thousand_tasks_reach_every_rank(pool: &Arc<MpiPool>) {
     }
     assert!(seen.iter().all(|&s| s));
     // Slow calls spread over every rank.
-    let pids: std::collections::HashSet<u32> = (0..2 * RANKS)
-        .map(|_| pool.submit(remote!(sleep_ms), 100))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().unwrap())
-        .collect();
-    assert_eq!(pids.len(), RANKS, "{pids:?}");
+    assert_every_rank_serves(pool);
 }
 
 fn the_same_task_api_as_the_other_pools(pool: &Arc<MpiPool>) {
@@ -378,13 +367,7 @@ fn a_deadline_takes_the_rank_out_until_it_answers(pool: &Arc<MpiPool>) {
     assert_eq!(pool.submit(remote!(add), (1, 2)).join().unwrap(), 3);
     // Once the slow call returns, its rank is back: every rank serves again.
     std::thread::sleep(Duration::from_millis(2_000));
-    let pids: std::collections::HashSet<u32> = (0..2 * RANKS)
-        .map(|_| pool.submit(remote!(sleep_ms), 100))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().unwrap())
-        .collect();
-    assert_eq!(pids.len(), RANKS, "{pids:?}");
+    assert_every_rank_serves(pool);
 }
 
 fn shutdown_now_cancels_what_is_queued(pool: &Arc<MpiPool>) {

@@ -11,30 +11,26 @@
 #![cfg(unix)]
 
 mod common;
+#[path = "support/remote_fns.rs"]
+mod remote_fns;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use remote_fns::{add, echo, pid, sleep_ms, wait_for_file};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use stealpool::process::{self, Registry};
 use stealpool::{registry, remote, ProcessPool, Task, TaskError, WaitFor};
 
 // ---- the functions the workers run ----------------------------------------
 
-fn echo(text: String) -> String {
-    text
-}
-fn add(pair: (i64, i64)) -> i64 {
-    pair.0 + pair.1
-}
-fn pid(_: ()) -> u32 {
-    std::process::id()
-}
+/// Panics here: the tests check that the report names this file.
 fn panic_now(message: String) -> u32 {
     panic!("{message}")
 }
+
 fn abort_now(_: ()) -> u32 {
     std::process::abort()
 }
@@ -56,19 +52,6 @@ fn hang(_: ()) -> u32 {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
-}
-/// Sleeps, then reports which worker ran it.
-fn sleep_ms(ms: u64) -> u32 {
-    std::thread::sleep(Duration::from_millis(ms));
-    std::process::id()
-}
-/// Waits until the file at `path` exists (a gate the test opens), then
-/// reports which worker ran it.
-fn wait_for_file(path: String) -> u32 {
-    while !std::path::Path::new(&path).exists() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::process::id()
 }
 /// Aborts its worker on 2, else echoes.
 fn abort_on_two(x: u32) -> u32 {

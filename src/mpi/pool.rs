@@ -100,6 +100,19 @@ impl MpiPool {
     ///
     /// If `f` is not in the pool's registry, or is registered with another
     /// signature.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// fn square(x: u64) -> u64 { x * x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![square];
+    /// fn main() {
+    ///     stealpool::mpi::bootstrap(&TASKS);
+    ///     let pool = stealpool::MpiPool::builder(&TASKS).build().unwrap();
+    ///     let task = pool.submit(stealpool::remote!(square), 7);
+    ///     assert_eq!(task.join().unwrap(), 49);
+    /// }
+    /// ```
     pub fn submit<A, R>(&self, f: Remote<A, R>, args: A) -> Task<R>
     where
         A: Serialize,
@@ -127,6 +140,19 @@ impl MpiPool {
     /// # Panics
     ///
     /// If the pool is shut down, or `f` is not in its registry.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// fn square(x: u64) -> u64 { x * x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![square];
+    /// fn main() {
+    ///     stealpool::mpi::bootstrap(&TASKS);
+    ///     let pool = stealpool::MpiPool::builder(&TASKS).build().unwrap();
+    ///     let squares: Vec<u64> = pool.map(1..=4, stealpool::remote!(square), 2).map(Result::unwrap).collect();
+    ///     assert_eq!(squares, [1, 4, 9, 16]);
+    /// }
+    /// ```
     pub fn map<A, R, I>(&self, items: I, f: Remote<A, R>, chunk_size: usize) -> Map<R>
     where
         I: IntoIterator<Item = A>,
@@ -145,6 +171,18 @@ impl MpiPool {
     }
 
     /// The number of worker ranks (every rank but 0).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// fn square(x: u64) -> u64 { x * x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![square];
+    /// fn main() {
+    ///     stealpool::mpi::bootstrap(&TASKS);
+    ///     let pool = stealpool::MpiPool::builder(&TASKS).build().unwrap();
+    ///     println!("{} worker ranks", pool.num_workers()); // mpirun -n N: N - 1
+    /// }
+    /// ```
     pub fn num_workers(&self) -> usize {
         self.num_workers
     }
@@ -155,6 +193,21 @@ impl MpiPool {
     /// on the pool's dispatcher thread, it cannot wait for that thread: it
     /// returns at once, and the work still queued finishes after the
     /// callback returns.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// fn square(x: u64) -> u64 { x * x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![square];
+    /// fn main() {
+    ///     stealpool::mpi::bootstrap(&TASKS);
+    ///     let pool = stealpool::MpiPool::builder(&TASKS).build().unwrap();
+    ///     let queued = pool.submit(stealpool::remote!(square), 3);
+    ///     pool.shutdown(); // the queued call still runs; then the ranks exit
+    ///     assert_eq!(queued.join().unwrap(), 9);
+    ///     assert!(pool.submit(stealpool::remote!(square), 4).join().unwrap_err().is_rejected());
+    /// }
+    /// ```
     pub fn shutdown(&self) {
         drop(self.shared.enter(Phase::Draining));
         self.join_dispatcher();
@@ -162,6 +215,21 @@ impl MpiPool {
 
     /// As [`shutdown`](Self::shutdown), but first cancels every queued task
     /// (running ones finish).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// fn square(x: u64) -> u64 { x * x }
+    /// static TASKS: stealpool::process::Registry = stealpool::registry![square];
+    /// fn main() {
+    ///     stealpool::mpi::bootstrap(&TASKS);
+    ///     let pool = stealpool::MpiPool::builder(&TASKS).build().unwrap();
+    ///     let calls: Vec<_> = (0..100).map(|x| pool.submit(stealpool::remote!(square), x)).collect();
+    ///     pool.shutdown_now(); // what no rank started yet ends cancelled
+    ///     let cancelled = calls.into_iter().filter(|t| t.is_cancelled()).count();
+    ///     println!("{cancelled} calls cancelled");
+    /// }
+    /// ```
     pub fn shutdown_now(&self) {
         drop(self.shared.enter(Phase::Now));
         self.join_dispatcher();
